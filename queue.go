@@ -1,0 +1,145 @@
+package workpool
+
+import (
+	"sync/atomic"
+)
+
+// ring is the pool's bounded queue: a lock-free multi-producer,
+// multi-consumer FIFO of T after Dmitry Vyukov's array queue. Each slot
+// carries a sequence number that says whose turn it is, so a push or pop is
+// one compare-and-swap on a position counter plus one store to the slot.
+// Storage is one slot per place: sizeof(T) plus 8 bytes (and, when the pool
+// records queue wait, 8 more in stamps).
+//
+// The top bit of tail closes the queue: once set, no push can succeed, so the
+// set of accepted jobs is final and consumers can drain it (see close).
+type ring[T any] struct {
+	_ cacheLinePad
+	// tail is the next position to push, with closedBit. Written by producers.
+	tail atomic.Uint64
+	_    cacheLinePad
+	// head is the next position to pop. Written by consumers.
+	head  atomic.Uint64
+	_     cacheLinePad
+	size  uint64    // number of slots; never changes
+	slots []slot[T] // len(slots) == size
+	// stamps[i] is when slots[i]'s job was accepted (nanoseconds on the
+	// pool's clock); nil when the pool does not record queue wait.
+	stamps []int64
+}
+
+type slot[T any] struct {
+	// seq == 2*pos: free for the push at pos.
+	// seq == 2*pos+1: holds the job pushed at pos, ready for the pop at pos.
+	// A pop at pos sets seq to 2*(pos+size), freeing the slot for the next
+	// round. (Doubling keeps "ready for pos" and "free for pos+1" apart even
+	// when size is 1.)
+	seq atomic.Uint64
+	val T
+}
+
+type cacheLinePad [64]byte
+
+const closedBit = 1 << 63
+
+type pushResult uint8
+
+const (
+	pushed pushResult = iota
+	pushFull
+	pushClosed
+)
+
+func newRing[T any](size int, stamped bool) *ring[T] {
+	r := &ring[T]{size: uint64(size), slots: make([]slot[T], size)}
+	for i := range r.slots {
+		r.slots[i].seq.Store(2 * uint64(i))
+	}
+	if stamped {
+		r.stamps = make([]int64, size)
+	}
+	return r
+}
+
+// push appends v unless the queue is full or closed. It never blocks.
+func (r *ring[T]) push(v T, stamp int64) pushResult {
+	pos := r.tail.Load()
+	for {
+		if pos&closedBit != 0 {
+			return pushClosed
+		}
+		i := pos % r.size
+		s := &r.slots[i]
+		seq := s.seq.Load()
+		switch d := int64(seq - 2*pos); {
+		case d == 0:
+			if r.tail.CompareAndSwap(pos, pos+1) {
+				s.val = v
+				if r.stamps != nil {
+					r.stamps[i] = stamp
+				}
+				s.seq.Store(2*pos + 1) // publishes val and stamp to the popper
+				return pushed
+			}
+			pos = r.tail.Load()
+		case d < 0:
+			// The slot still holds the job from the previous round: full.
+			return pushFull
+		default:
+			// Another producer took pos; catch up.
+			pos = r.tail.Load()
+		}
+	}
+}
+
+// pop removes the oldest job. ok is false when no job is ready: the queue is
+// empty, or the producer of the next job has not finished writing it (see
+// pending). It never blocks.
+func (r *ring[T]) pop() (v T, stamp int64, ok bool) {
+	pos := r.head.Load()
+	for {
+		i := pos % r.size
+		s := &r.slots[i]
+		seq := s.seq.Load()
+		switch d := int64(seq - (2*pos + 1)); {
+		case d == 0:
+			if r.head.CompareAndSwap(pos, pos+1) {
+				v = s.val
+				var zero T
+				s.val = zero // the queue must not keep a finished job reachable
+				if r.stamps != nil {
+					stamp = r.stamps[i]
+				}
+				s.seq.Store(2 * (pos + r.size)) // frees the slot for the next round
+				return v, stamp, true
+			}
+			pos = r.head.Load()
+		case d < 0:
+			return v, 0, false
+		default:
+			pos = r.head.Load()
+		}
+	}
+}
+
+// len is the number of accepted jobs not yet popped. It is exact at rest and
+// never negative.
+func (r *ring[T]) len() int {
+	h := r.head.Load() // head first: tail can only have grown since
+	t := r.tail.Load() &^ closedBit
+	return int(t - h)
+}
+
+// pending reports whether a job has been accepted and not yet popped (it may
+// still be being written).
+func (r *ring[T]) pending() bool { return r.len() > 0 }
+
+// accepted is how many jobs were ever pushed.
+func (r *ring[T]) accepted() uint64 { return r.tail.Load() &^ closedBit }
+
+// close stops intake: every later push returns pushClosed. Pushes that had
+// already claimed a position complete normally.
+func (r *ring[T]) close() { r.tail.Or(closedBit) }
+
+// closed reports whether close was called.
+func (r *ring[T]) closed() bool { return r.tail.Load()&closedBit != 0 }
