@@ -380,7 +380,7 @@ func TestNewValidation(t *testing.T) {
 		{"huge queue", h, []workpool.Option{workpool.WithQueueSize(workpool.MaxQueueSize + 1)}, []string{"queue size"}},
 		{"negative job timeout", h, []workpool.Option{workpool.WithJobTimeout(-time.Second)}, []string{"job timeout must not be negative, got -1s"}},
 		{"zero shutdown timeout", h, []workpool.Option{workpool.WithShutdownTimeout(0)}, []string{"shutdown timeout must be positive, got 0s"}},
-		{"nil context", h, []workpool.Option{workpool.WithContext(nil)}, []string{"context is nil"}}, //nolint:staticcheck // testing the error
+		{"nil context", h, []workpool.Option{workpool.WithContext(nilContext)}, []string{"context is nil"}},
 		{"bad drop policy", h, []workpool.Option{workpool.WithDropPolicy(7)}, []string{"unknown drop policy DropPolicy(7)"}},
 		{"nil metrics", h, []workpool.Option{workpool.WithMetrics(nil)}, []string{"metrics is nil"}},
 		{"OnDrop of another type", h, []workpool.Option{workpool.OnDrop(func(s string, err error) {})}, []string{"OnDrop function has type func(string, error)", "func(int, error)"}},
@@ -407,14 +407,15 @@ func TestNewValidation(t *testing.T) {
 	}
 }
 
+// nilContext is a nil context.Context, for the tests of the nil guards.
+var nilContext context.Context
+
 func TestNilContextArguments(t *testing.T) {
 	p := newPool(t, func(context.Context, int) error { return nil })
-	//lint:ignore SA1012 testing the nil-context guard
-	if err := p.SubmitWait(nil, 1); err != workpool.ErrNilContext { //nolint:staticcheck
+	if err := p.SubmitWait(nilContext, 1); err != workpool.ErrNilContext {
 		t.Errorf("SubmitWait(nil, 1) = %v; want ErrNilContext", err)
 	}
-	//lint:ignore SA1012 testing the nil-context guard
-	if err := p.Shutdown(nil); err != workpool.ErrNilContext { //nolint:staticcheck
+	if err := p.Shutdown(nilContext); err != workpool.ErrNilContext {
 		t.Errorf("Shutdown(nil) = %v; want ErrNilContext", err)
 	}
 }

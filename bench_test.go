@@ -1,0 +1,240 @@
+package workpool
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The benchmarks measure the pool's own cost per job: the job body is empty
+// but for a counter that checks every submitted job ran exactly once. Pool
+// construction and shutdown are outside the timed region where possible;
+// the final drain is inside it, so a job counts only once it has run.
+
+// counter is a per-job tally. Workers add to it; the benchmark checks it.
+type counter struct {
+	_ cacheLinePad
+	n atomic.Int64
+	_ cacheLinePad
+}
+
+func (c *counter) check(b *testing.B, want int) {
+	b.Helper()
+	if got := c.n.Load(); got != int64(want) {
+		b.Fatalf("%d jobs ran; want exactly %d", got, want)
+	}
+}
+
+// chanPool is the reference: a buffered chan T read by N goroutines, the
+// seed's design without any of the pool's features.
+type chanPool[T any] struct {
+	ch chan T
+	wg sync.WaitGroup
+}
+
+func newChanPool[T any](workers, queue int, h func(T)) *chanPool[T] {
+	p := &chanPool[T]{ch: make(chan T, queue)}
+	for range workers {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for v := range p.ch {
+				h(v)
+			}
+		}()
+	}
+	return p
+}
+
+func (p *chanPool[T]) close() { close(p.ch); p.wg.Wait() }
+
+type benchShape struct{ workers, queue int }
+
+func (s benchShape) String() string { return fmt.Sprintf("workers=%d/queue=%d", s.workers, s.queue) }
+
+var shapes = []benchShape{{2, 1024}, {8, 1024}}
+
+func newBenchPool(b *testing.B, c *counter, s benchShape, opts ...Option) *Pool[int] {
+	b.Helper()
+	opts = append([]Option{WithWorkers(s.workers), WithQueueSize(s.queue)}, opts...)
+	p, err := New(func(ctx context.Context, n int) error { c.n.Add(1); return nil }, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Start()
+	return p
+}
+
+func stop(b *testing.B, p *Pool[int]) {
+	b.Helper()
+	if err := p.Shutdown(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkSubmit is Submit+dispatch from one goroutine, blocking (SubmitWait)
+// when the queue is full, against the channel pool's blocking send.
+func BenchmarkSubmit(b *testing.B) {
+	variants := []struct {
+		name string
+		opts []Option
+	}{
+		{"workpool", []Option{WithJobTimeout(0)}},
+		{"workpool-timeout", nil}, // the default configuration
+	}
+	for _, s := range shapes {
+		b.Run("chan/"+s.String(), func(b *testing.B) {
+			var c counter
+			p := newChanPool(s.workers, s.queue, func(int) { c.n.Add(1) })
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				p.ch <- i
+			}
+			p.close()
+			c.check(b, b.N)
+		})
+		for _, v := range variants {
+			b.Run(v.name+"/"+s.String(), func(b *testing.B) {
+				var c counter
+				p := newBenchPool(b, &c, s, v.opts...)
+				ctx := context.Background()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := range b.N {
+					if err := p.SubmitWait(ctx, i); err != nil {
+						b.Fatal(err)
+					}
+				}
+				stop(b, p)
+				c.check(b, b.N)
+			})
+		}
+	}
+}
+
+// BenchmarkSubmitParallel is Submit+dispatch from 8×GOMAXPROCS goroutines.
+func BenchmarkSubmitParallel(b *testing.B) {
+	for _, s := range shapes {
+		b.Run("chan/"+s.String(), func(b *testing.B) {
+			var c counter
+			p := newChanPool(s.workers, s.queue, func(int) { c.n.Add(1) })
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					p.ch <- 1
+				}
+			})
+			p.close()
+			c.check(b, b.N)
+		})
+		b.Run("workpool/"+s.String(), func(b *testing.B) {
+			var c counter
+			p := newBenchPool(b, &c, s, WithJobTimeout(0))
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := p.SubmitWait(ctx, 1); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			stop(b, p)
+			c.check(b, b.N)
+		})
+	}
+}
+
+// BenchmarkSubmitFull measures the reject path: Submit on a queue that is
+// full because the only worker is blocked.
+func BenchmarkSubmitFull(b *testing.B) {
+	release := make(chan struct{})
+	var ran counter
+	p, err := New(func(ctx context.Context, n int) error { <-release; ran.n.Add(1); return nil },
+		WithWorkers(1), WithQueueSize(64))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Start()
+	for p.Submit(0) == nil {
+		runtime.Gosched()
+	}
+	before := p.Stats()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if p.Submit(1) != ErrQueueFull {
+			b.Fatal("Submit on a full queue did not return ErrQueueFull")
+		}
+	}
+	b.StopTimer()
+	s := p.Stats()
+	b.ReportMetric(float64(s.Rejected-before.Rejected)/float64(b.N), "drops/op")
+	close(release)
+	stop(b, p)
+	ran.check(b, int(before.Submitted))
+}
+
+// BenchmarkDropOldest measures Submit evicting the oldest job each time.
+func BenchmarkDropOldest(b *testing.B) {
+	release := make(chan struct{})
+	var ran, dropped counter
+	p, err := New(func(ctx context.Context, n int) error { <-release; ran.n.Add(1); return nil },
+		WithWorkers(1), WithQueueSize(64), WithDropPolicy(DropOldest),
+		OnDrop(func(int, error) { dropped.n.Add(1) }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Start()
+	for p.Stats().Submitted < 65 {
+		if err := p.Submit(0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := p.Submit(i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	close(release)
+	stop(b, p)
+	s := p.Stats()
+	if int64(s.Submitted) != ran.n.Load()+dropped.n.Load() {
+		b.Fatalf("submitted %d; ran %d + dropped %d", s.Submitted, ran.n.Load(), dropped.n.Load())
+	}
+}
+
+// BenchmarkJobContext is the cost of the handler's context per job, with the
+// job timeout on: bare use, and a handler that selects on Done.
+func BenchmarkJobContext(b *testing.B) {
+	b.Run("withTimeout-stdlib", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_ = ctx
+			cancel()
+		}
+	})
+	b.Run("workpool-unobserved", func(b *testing.B) {
+		var w worker
+		parent := context.Background()
+		b.ReportAllocs()
+		for range b.N {
+			_ = w.context(parent, time.Now(), 30*time.Second, time.Millisecond)
+		}
+		w.retire()
+	})
+}

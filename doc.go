@@ -1,0 +1,55 @@
+// Package workpool runs jobs of one type on a fixed number of goroutines fed
+// by a bounded queue, and never loses a job it accepted.
+//
+// Choose it over spawning a goroutine per task when work arrives faster than
+// it can be done (notifications, webhooks, emails) and you need a bound on
+// concurrency and memory, a visible queue, metrics and a clean shutdown.
+// Choose [golang.org/x/sync/errgroup] when a fixed batch of tasks belongs to
+// one request and the first error should cancel the rest, and
+// [golang.org/x/sync/semaphore] when callers should simply wait their turn
+// and there is nothing to queue, drop or drain.
+//
+// # Usage
+//
+//	pool, err := workpool.New(func(ctx context.Context, n Notification) error {
+//		return send(ctx, n)
+//	}, workpool.WithWorkers(8), workpool.WithQueueSize(1024))
+//	if err != nil {
+//		return err
+//	}
+//	pool.Start()
+//	defer pool.Shutdown(context.Background())
+//
+//	if err := pool.Submit(n); errors.Is(err, workpool.ErrQueueFull) {
+//		// shed load: tell the client to retry later
+//	}
+//
+// # Lifecycle and guarantees
+//
+// [New] validates the configuration and allocates the queue; no goroutine
+// runs until [Pool.Start]. Jobs submitted before Start wait in the queue.
+//
+// [Pool.Submit] never blocks. When the queue is full it refuses the job
+// ([ErrQueueFull]) or, with [DropOldest], accepts it and evicts the oldest
+// queued job. [Pool.SubmitWait] blocks for room instead: backpressure.
+//
+// Every accepted job ends exactly once: its handler runs to completion, or
+// the job is handed to the [OnDrop] hook with the reason. At rest,
+// Stats().Submitted == Completed + Dropped.
+//
+// [Pool.Shutdown] works like [net/http.Server.Shutdown]: it closes intake at
+// once, lets queued and running jobs finish with live contexts, and returns
+// nil when they have; every handler's return happens before Shutdown
+// returns nil. Past its deadline (the caller's context or
+// [WithShutdownTimeout], whichever ends first) it cancels running jobs'
+// contexts, hands jobs that never started to OnDrop, and returns the
+// context's error. Ending the base context given to [WithContext] stops the
+// pool the same way.
+//
+// Each job's context carries the per-job timeout ([WithJobTimeout], 30s by
+// default). A handler that panics is recovered: the job counts as failed and
+// panicked, [OnError] receives a [*PanicError] with the value and the stack,
+// and the worker goes on serving.
+//
+// All methods of [Pool] are safe for concurrent use.
+package workpool
