@@ -231,9 +231,10 @@ func BenchmarkJobContext(b *testing.B) {
 	b.Run("workpool-unobserved", func(b *testing.B) {
 		var w worker
 		parent := context.Background()
+		epoch := time.Now()
 		b.ReportAllocs()
 		for range b.N {
-			_ = w.context(parent, time.Now(), 30*time.Second, time.Millisecond)
+			_ = w.context(parent, epoch, int64(time.Since(epoch)), 30*time.Second, time.Millisecond)
 		}
 		w.retire()
 	})

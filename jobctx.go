@@ -22,8 +22,9 @@ import (
 // cancelled (context.Canceled) when the worker moves to the next bucket, goes
 // idle after its Done channel was taken, or exits.
 type jobContext struct {
-	parent   context.Context // the pool's run context; never changes
-	deadline time.Time       // never changes
+	parent     context.Context // the pool's run context; never changes
+	deadline   time.Time       // never changes
+	deadlineNS int64           // deadline on the pool's clock (ns since its epoch)
 
 	done atomic.Value // chan struct{}, created lazily by Done
 
@@ -35,8 +36,8 @@ type jobContext struct {
 
 var _ context.Context = (*jobContext)(nil)
 
-func newJobContext(parent context.Context, deadline time.Time) *jobContext {
-	return &jobContext{parent: parent, deadline: deadline}
+func newJobContext(parent context.Context, epoch time.Time, deadlineNS int64) *jobContext {
+	return &jobContext{parent: parent, deadline: epoch.Add(time.Duration(deadlineNS)), deadlineNS: deadlineNS}
 }
 
 // Deadline returns the job's deadline, or the parent's if that is earlier.
@@ -63,12 +64,12 @@ func (c *jobContext) Done() <-chan struct{} {
 	}
 	d := make(chan struct{})
 	c.done.Store(d)
-	if c.err == nil {
-		c.pollLocked()
-	}
 	if c.err != nil {
 		close(d)
 		return d
+	}
+	if c.pollLocked(); c.err != nil {
+		return d // pollLocked ended the context and closed d
 	}
 	c.timer = time.AfterFunc(time.Until(c.deadline), func() { c.cancel(context.DeadlineExceeded) })
 	c.stop = context.AfterFunc(c.parent, func() { c.cancel(c.parent.Err()) })

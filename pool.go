@@ -243,13 +243,19 @@ func (p *Pool[T]) SubmitWait(ctx context.Context, job T) error {
 	if p.timed {
 		stamp = p.clock()
 	}
-	for {
+	for spin := 0; ; spin++ {
 		switch p.q.push(job, stamp) {
 		case pushed:
 			p.accepted()
 			return nil
 		case pushClosed:
 			return p.reject(ReasonClosed, ErrClosed)
+		}
+		if spin < spinRounds {
+			// Workers free room all the time under load: yielding to them
+			// costs less than parking here and being woken.
+			yield()
+			continue
 		}
 		if err := p.waitForRoom(ctx, job, stamp); err != errRetry {
 			return err

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -753,41 +754,92 @@ func TestGoexit(t *testing.T) {
 }
 
 func TestJobTimeout(t *testing.T) {
-	type result struct {
-		job int
-		err error
-	}
-	errs := make(chan result, 2)
-	release := make(chan struct{})
-	p := newPool(t, func(ctx context.Context, n int) error {
-		switch n {
-		case 1: // watches its context
-			<-ctx.Done()
-			return ctx.Err()
-		case 2: // ignores it, returns nil late
-			<-release
-			return nil
+	// In a synctest bubble the clock is fake: deadlines pass exactly when
+	// every goroutine is blocked, whatever the machine's speed.
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 30 * time.Millisecond
+		type result struct {
+			job int
+			err error
 		}
-		return nil
-	}, workpool.WithWorkers(2), workpool.WithJobTimeout(30*time.Millisecond),
-		workpool.OnError(func(n int, err error) { errs <- result{n, err} }))
-	p.Start()
-	for i := 1; i <= 2; i++ {
-		if err := p.Submit(i); err != nil {
+		var results []result
+		var mu sync.Mutex
+		p, err := workpool.New(func(ctx context.Context, n int) error {
+			switch n {
+			case 1: // watches its context
+				<-ctx.Done()
+				return ctx.Err()
+			case 2: // ignores it, returns nil late
+				time.Sleep(2 * timeout)
+				return nil
+			case 3: // returns in time
+				time.Sleep(timeout / 2)
+				return nil
+			}
+			return nil
+		}, workpool.WithWorkers(3), workpool.WithJobTimeout(timeout),
+			workpool.OnError(func(n int, err error) {
+				mu.Lock()
+				results = append(results, result{n, err})
+				mu.Unlock()
+			}))
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	r := recv(t, errs, "the watching job to time out")
-	if r.job != 1 || r.err != context.DeadlineExceeded {
-		t.Errorf("OnError(%d, %v); want OnError(1, context.DeadlineExceeded)", r.job, r.err)
-	}
-	close(release) // job 2 is past its deadline by now: job 1's deadline passed first
-	r = recv(t, errs, "the late job to be reported")
-	if r.job != 2 || r.err != workpool.ErrJobTimeout || !errors.Is(r.err, context.DeadlineExceeded) {
-		t.Errorf("OnError(%d, %v); want OnError(2, ErrJobTimeout)", r.job, r.err)
-	}
-	shutdown(t, p)
-	checkStats(t, p.Stats(), workpool.Stats{Workers: 2, QueueCapacity: 1000, Submitted: 2, Completed: 2, Failed: 2})
+		p.Start()
+		start := time.Now()
+		for i := 1; i <= 3; i++ {
+			if err := p.Submit(i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Shutdown(context.Background()); err != nil {
+			t.Fatalf("Shutdown = %v", err)
+		}
+		// The watching job ended at its deadline: the timeout plus at most
+		// one bucket (timeout/64).
+		if d := time.Since(start); d != 2*timeout {
+			t.Errorf("pool finished after %v; want %v (the late job's sleep)", d, 2*timeout)
+		}
+		want := []result{{1, context.DeadlineExceeded}, {2, workpool.ErrJobTimeout}}
+		if diff := cmp.Diff(want, results, cmp.AllowUnexported(result{}),
+			cmp.Comparer(func(a, b error) bool { return a == b })); diff != "" {
+			t.Errorf("OnError calls (-want +got):\n%s", diff)
+		}
+		if !errors.Is(workpool.ErrJobTimeout, context.DeadlineExceeded) {
+			t.Error("ErrJobTimeout does not match context.DeadlineExceeded")
+		}
+		checkStats(t, p.Stats(), workpool.Stats{Workers: 3, QueueCapacity: 1000, Submitted: 3, Completed: 3, Failed: 2})
+	})
+}
+
+func TestJobDeadlineBounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 64 * time.Millisecond
+		got := make(chan time.Duration, 1)
+		p, err := workpool.New(func(ctx context.Context, start time.Time) error {
+			d, _ := ctx.Deadline()
+			got <- d.Sub(start)
+			return nil
+		}, workpool.WithWorkers(1), workpool.WithJobTimeout(timeout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Start()
+		for range 3 {
+			if err := p.Submit(time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			// Each job gets at least its timeout and at most one bucket more.
+			if d := <-got; d < timeout || d > timeout+timeout/64 {
+				t.Errorf("job deadline %v after submit; want between %v and %v", d, timeout, timeout+timeout/64)
+			}
+			time.Sleep(timeout / 3) // later jobs land in later buckets
+		}
+		if err := p.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestJobTimeoutDisabled(t *testing.T) {

@@ -21,9 +21,15 @@ type worker struct {
 
 	// Owned by the worker goroutine.
 	ctx      *jobContext // shared by the jobs of the current bucket; nil if none
-	ctxUntil time.Time   // the current bucket ends here
+	ctxUntil int64       // the current bucket ends here, on the pool's clock
+	// lastEnd is when the previous handler returned, on the pool's clock;
+	// fresh says it may stand in for the next job's start, because the
+	// worker popped that job at once, with no hook run and no wait between.
+	// It saves one clock read per job (a clock read costs 30-50ns here).
+	lastEnd int64
+	fresh   bool
 
-	_ [128 - 4*8 - 8 - 24]byte // one worker per 128 bytes: no false sharing
+	_ [128 - 4*8 - 8 - 8 - 8 - 8]byte // one worker per 128 bytes: no false sharing
 }
 
 // work is a worker goroutine's loop: pop a job, run it, park when there is
@@ -47,6 +53,7 @@ func (p *Pool[T]) work(w *worker) {
 	for {
 		job, stamp, ok := p.q.pop()
 		if !ok {
+			w.fresh = false
 			if !p.park(w) {
 				break
 			}
@@ -80,6 +87,15 @@ func (p *Pool[T]) park(w *worker) bool {
 		}
 		yield() // a push that claimed its place before close is finishing
 		return true
+	}
+	// Under a steady stream, the next job is usually a moment away: yielding
+	// a few times costs less than parking and being woken through the
+	// scheduler, and spares the submitter the wake-up.
+	for range spinRounds {
+		yield()
+		if p.q.pending() || p.q.closed() {
+			return true
+		}
 	}
 	// Announce, then look once more: a submitter pushes, then looks at
 	// sleepers, so one of us sees the other.
@@ -125,16 +141,20 @@ func (p *Pool[T]) run(w *worker, job T, stamp int64) {
 	}
 	ctx := p.runCtx
 	var jc *jobContext
-	var start time.Time
+	var start int64
 	if p.timeout > 0 || p.timed {
-		start = time.Now()
+		if w.fresh {
+			start = w.lastEnd
+		} else {
+			start = p.clock()
+		}
 	}
 	if p.timeout > 0 {
-		jc = w.context(p.runCtx, start, p.timeout, p.bucket)
+		jc = w.context(p.runCtx, p.epoch, start, p.timeout, p.bucket)
 		ctx = jc
 	}
 	if p.timed {
-		p.metrics.JobStarted(time.Duration(int64(start.Sub(p.epoch)) - stamp))
+		p.metrics.JobStarted(time.Duration(max(start-stamp, 0)))
 	}
 
 	var err error
@@ -153,14 +173,15 @@ func (p *Pool[T]) run(w *worker, job T, stamp int64) {
 		}
 		var ran time.Duration
 		if p.timeout > 0 || p.timed {
-			end := time.Now()
-			ran = end.Sub(start)
-			if jc != nil && outcome != OutcomePanic && end.After(jc.deadline) {
+			end := p.clock()
+			ran = time.Duration(end - start)
+			if jc != nil && outcome != OutcomePanic && end > jc.deadlineNS {
 				outcome = OutcomeTimeout
 				if err == nil {
 					err = ErrJobTimeout
 				}
 			}
+			w.lastEnd, w.fresh = end, err == nil
 		}
 		p.finish(w, job, err, outcome, ran)
 	}()
@@ -211,15 +232,15 @@ func (p *Pool[T]) callHook(name string, fn func(T, error), job T, err error) {
 	fn(job, err)
 }
 
-// context returns the context for a job starting at now: the current
-// bucket's, or a new one.
-func (w *worker) context(parent context.Context, now time.Time, timeout, bucket time.Duration) *jobContext {
-	if w.ctx != nil && now.Before(w.ctxUntil) {
+// context returns the context for a job starting at now (on the pool's
+// clock): the current bucket's, or a new one.
+func (w *worker) context(parent context.Context, epoch time.Time, now int64, timeout, bucket time.Duration) *jobContext {
+	if w.ctx != nil && now < w.ctxUntil {
 		return w.ctx
 	}
 	w.retire()
-	w.ctx = newJobContext(parent, now.Add(timeout+bucket))
-	w.ctxUntil = now.Add(bucket)
+	w.ctx = newJobContext(parent, epoch, now+int64(timeout+bucket))
+	w.ctxUntil = now + int64(bucket)
 	return w.ctx
 }
 
@@ -232,3 +253,6 @@ func (w *worker) retire() {
 }
 
 func yield() { runtime.Gosched() }
+
+// spinRounds is how many times an idle worker yields before it parks.
+var spinRounds = 4

@@ -1,0 +1,107 @@
+package workpool
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+)
+
+func TestRingIndex(t *testing.T) {
+	sizes := []int{1, 2, 3, 7, 10, 1000, 1024, 1 << 20, 999_983, MaxQueueSize}
+	positions := []uint64{0, 1, 2, 63, 1 << 32, 1<<62 + 12345, 1<<63 - 1, closedBit - 2}
+	for _, size := range sizes {
+		r := &ring[int]{size: uint64(size), recip: math.MaxUint64 / uint64(size)}
+		for _, pos := range positions {
+			for d := uint64(0); d < 3; d++ {
+				p := pos + d
+				if got, want := r.index(p), p%uint64(size); got != want {
+					t.Fatalf("size %d: index(%d) = %d; want %d", size, p, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestRingFIFOAndCapacity(t *testing.T) {
+	for _, size := range []int{1, 2, 3, 5, 8} {
+		r := newRing[int](size, true)
+		next, want := 0, 0
+		for round := range 5 {
+			for range size {
+				if res := r.push(next, int64(next)); res != pushed {
+					t.Fatalf("size %d round %d: push(%d) = %v; want pushed", size, round, next, res)
+				}
+				next++
+			}
+			if res := r.push(-1, 0); res != pushFull {
+				t.Fatalf("size %d: push on a full ring = %v; want pushFull", size, res)
+			}
+			if got := r.len(); got != size {
+				t.Fatalf("size %d: len = %d; want %d", size, got, size)
+			}
+			for range size {
+				v, stamp, ok := r.pop()
+				if !ok || v != want || stamp != int64(want) {
+					t.Fatalf("size %d: pop = %d, %d, %v; want %d", size, v, stamp, ok, want)
+				}
+				want++
+			}
+			if _, _, ok := r.pop(); ok {
+				t.Fatalf("size %d: pop on an empty ring succeeded", size)
+			}
+		}
+		r.push(1, 0)
+		r.close()
+		if res := r.push(2, 0); res != pushClosed {
+			t.Fatalf("push after close = %v; want pushClosed", res)
+		}
+		if v, _, ok := r.pop(); !ok || v != 1 {
+			t.Fatalf("pop after close = %d, %v; want the queued job", v, ok)
+		}
+		if r.accepted() != uint64(5*size+1) {
+			t.Fatalf("accepted = %d; want %d", r.accepted(), 5*size+1)
+		}
+	}
+}
+
+// TestRingReleasesJobs checks that a popped slot no longer references its
+// job, so the queue never keeps finished work reachable.
+func TestRingReleasesJobs(t *testing.T) {
+	r := newRing[*int](2, false)
+	v := new(int)
+	r.push(v, 0)
+	r.pop()
+	for i := range r.slots {
+		if r.slots[i].val != nil {
+			t.Fatalf("slot %d still holds a popped job", i)
+		}
+	}
+}
+
+// TestJobContextDoneAfterParentEnded pins a bug: Done called for the first
+// time after the parent ended closed its channel twice (and panicked).
+func TestJobContextDoneAfterParentEnded(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	epoch := time.Now()
+	c := newJobContext(parent, epoch, int64(time.Hour))
+	cancel()
+	select {
+	case <-c.Done():
+	default:
+		t.Fatal("Done not closed after the parent ended")
+	}
+	if err := c.Err(); err != context.Canceled {
+		t.Errorf("Err() = %v; want Canceled", err)
+	}
+
+	c = newJobContext(context.Background(), epoch, 0) // deadline already passed
+	<-c.Done()
+	if err := c.Err(); err != context.DeadlineExceeded {
+		t.Errorf("Err() past deadline = %v; want DeadlineExceeded", err)
+	}
+
+	c = newJobContext(context.Background(), epoch, int64(time.Hour))
+	c.cancel(context.Canceled) // retired before anyone looked
+	<-c.Done()
+}
