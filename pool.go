@@ -76,8 +76,9 @@ type Pool[T any] struct {
 	state      lifecycle // guarded by mu
 	shutdownAt time.Time // guarded by mu; when intake closed
 
-	evMu sync.Mutex
-	evCh chan struct{} // guarded by evMu; closed and replaced at each progress event
+	evMu    sync.Mutex
+	evCh    chan struct{} // guarded by evMu; closed and replaced at each progress event
+	evTaken bool          // guarded by evMu; someone holds evCh, so signal must close it
 }
 
 type lifecycle uint8
@@ -491,20 +492,24 @@ func (p *Pool[T]) release() {
 	p.cancelRun()
 }
 
-// event returns a channel closed at the next progress event: a drop during
-// shutdown, a job started after a hard stop, or a worker exiting. Take it
+// event returns a channel closed at the next progress event: a drop after
+// intake closed, a job started after a hard stop, or a worker exiting. Take it
 // before checking the condition you wait for.
 func (p *Pool[T]) event() <-chan struct{} {
 	p.evMu.Lock()
 	defer p.evMu.Unlock()
+	p.evTaken = true
 	return p.evCh
 }
 
-// signal wakes everyone waiting in event.
+// signal wakes everyone waiting in event. It costs a lock when nobody waits.
 func (p *Pool[T]) signal() {
 	p.evMu.Lock()
-	close(p.evCh)
-	p.evCh = make(chan struct{})
+	if p.evTaken {
+		close(p.evCh)
+		p.evCh = make(chan struct{})
+		p.evTaken = false
+	}
 	p.evMu.Unlock()
 }
 

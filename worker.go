@@ -65,7 +65,6 @@ func (p *Pool[T]) work(w *worker) {
 		if p.stopping() {
 			// Dequeued after a hard stop: it must not run.
 			p.drop(job, p.abortReason, p.abortErr)
-			p.signal()
 			break
 		}
 		p.run(w, job, stamp)
@@ -219,6 +218,11 @@ func (p *Pool[T]) drop(job T, reason DropReason, err error) {
 		p.log.Warn("workpool dropped a job", "reason", reason.String(), "err", err)
 	}
 	p.dropped.Add(1) // after OnDrop returned: Shutdown waits for this count
+	if p.q.closed() {
+		// Shutdown may be waiting for this job to be accounted for (an
+		// eviction racing the end of a drain, or a drop after a hard stop).
+		p.signal()
+	}
 }
 
 // callHook runs a user hook; a panic in it is logged and does not take the
