@@ -14,13 +14,15 @@ import (
 //
 // To avoid even the one allocation per job, a worker hands the same
 // jobContext to consecutive jobs that start within one "bucket" of time
-// (timeout/64, at most 1ms): its deadline is the bucket's start plus the
-// timeout plus the bucket's width, so each job gets at least its full timeout
-// and at most one bucket more. A jobContext is never reset or reused for a
-// later deadline: its state only moves from live to done, so a context a job
-// leaked into a goroutine can never come back to life for another job. It is
-// cancelled (context.Canceled) when the worker moves to the next bucket, goes
-// idle after its Done channel was taken, or exits.
+// (timeout/64) as long as nobody called its Done method: its deadline is the
+// bucket's start plus the timeout plus the bucket's width, so each job gets
+// at least its full timeout and at most 1/64 more. Once Done has been
+// called, the context is retired (cancelled with context.Canceled) when the
+// job running at that moment ends, like context.WithTimeout's cancel at
+// return; an unarmed one is retired when the bucket ends or the worker exits.
+// A jobContext is never reset or reused for a later deadline: its state only
+// moves from live to done, so a context a job leaked into a goroutine never
+// comes back to life for another job.
 type jobContext struct {
 	parent     context.Context // the pool's run context; never changes
 	deadline   time.Time       // never changes
@@ -128,8 +130,8 @@ func (c *jobContext) endLocked(err error) {
 // armed reports whether Done was called, so a timer may be holding resources.
 func (c *jobContext) armed() bool { return c.done.Load() != nil }
 
-// bucketWidth is how long a worker reuses one jobContext for jobs that start
-// one after the other: 1/64 of the timeout, at most 1ms.
+// bucketWidth is how long a worker may hand one unarmed jobContext to jobs
+// that start one after the other: 1/64 of the timeout.
 func bucketWidth(timeout time.Duration) time.Duration {
-	return min(timeout/64, time.Millisecond)
+	return timeout / 64
 }

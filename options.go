@@ -85,9 +85,13 @@ func WithWorkers(n int) Option { return func(s *settings) { s.workers = n } }
 func WithQueueSize(n int) Option { return func(s *settings) { s.queueSize = n } }
 
 // WithJobTimeout bounds each job: the handler's context carries a deadline
-// this long after the job starts (rounded up by at most 1/64 of d, and at
-// most 1ms), and a handler that returns after it counts as failed. Default
-// 30s; 0 disables the per-job timeout; negative is an error.
+// at least d and at most d + d/64 after the job starts, and a handler that
+// returns after it counts as failed (OnError receives its error, or
+// [ErrJobTimeout] if it returned nil). Default 30s; 0 disables the per-job
+// timeout; negative is an error.
+//
+// The timeout costs no allocation for handlers that never call their
+// context's Done method, and one for handlers that do (see [Handler]).
 func WithJobTimeout(d time.Duration) Option { return func(s *settings) { s.jobTimeout = d } }
 
 // WithShutdownTimeout bounds [Pool.Shutdown]: it gives up draining this long

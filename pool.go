@@ -12,9 +12,17 @@ import (
 )
 
 // Handler runs one job. ctx is derived from the pool's base context and
-// carries the per-job deadline; it is cancelled when the pool stops hard (the
-// base context ends or a shutdown deadline passes). A non-nil error counts
-// the job as failed and is handed to the OnError hook.
+// carries the per-job deadline ([WithJobTimeout]); it is cancelled when the
+// pool stops hard (the base context ends or a shutdown deadline passes). A
+// non-nil error counts the job as failed and is handed to the OnError hook.
+//
+// With the job timeout on, a handler that calls ctx.Done gets a context that
+// is cancelled when it returns, as with context.WithTimeout. To stay free of
+// allocations, a handler that never calls ctx.Done may share its context with
+// the jobs its worker runs next within 1/64 of the timeout: a goroutine that
+// keeps such a context past the job sees it end at its deadline, when it
+// first calls Done (at the end of the job then running), or when the worker
+// exits, rather than the moment the handler returns.
 type Handler[T any] func(ctx context.Context, job T) error
 
 // Pool runs a [Handler] on jobs of type T with a fixed number of workers fed

@@ -76,8 +76,8 @@ func (p *Pool[T]) work(w *worker) {
 // worker should exit: intake is closed and the queue is empty.
 func (p *Pool[T]) park(w *worker) bool {
 	if w.ctx != nil && w.ctx.armed() {
-		// Release the timer of an idle worker's context; a context a job
-		// leaked now reports Canceled.
+		// A goroutine a job leaked its context into armed it after the job
+		// ended: release its timer now that the worker is idle.
 		w.retire()
 	}
 	if p.q.closed() {
@@ -181,6 +181,11 @@ func (p *Pool[T]) run(w *worker, job T, stamp int64) {
 				}
 			}
 			w.lastEnd, w.fresh = end, err == nil
+		}
+		if jc != nil && jc.armed() {
+			// Someone waits on Done: end the context now, as
+			// context.WithTimeout's cancel would, and release its timer.
+			w.retire()
 		}
 		p.finish(w, job, err, outcome, ran)
 	}()
