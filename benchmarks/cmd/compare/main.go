@@ -38,7 +38,7 @@ func main() {
 	log.SetPrefix("compare: ")
 	quick := flag.Bool("quick", false, "a quick run (about a minute) instead of the full one")
 	count := flag.Int("count", 0, "interleaved rounds (default 6 quick, 15 full)")
-	benchtime := flag.String("benchtime", "", "go test -benchtime per sub-benchmark and round (default 30ms quick, 300ms full)")
+	benchtime := flag.String("benchtime", "", "go test -benchtime per sub-benchmark and round (default 50ms quick, 300ms full)")
 	out := flag.String("out", "results", "directory for results.md, chart.png and raw.txt")
 	from := flag.String("from", "", "redraw the report and chart from this raw.txt instead of running")
 	flag.Parse()
@@ -46,7 +46,7 @@ func main() {
 	m := mode{rounds: 15, benchtime: "300ms", memRounds: 3,
 		timedRegex: "^Compare$/^(serial|parallel|cpu|sleep|retry)$/"}
 	if *quick {
-		m.rounds, m.benchtime, m.memRounds = 6, "30ms", 1
+		m.rounds, m.benchtime, m.memRounds = 6, "50ms", 1
 	}
 	if *count > 0 {
 		m.rounds = *count
