@@ -38,15 +38,15 @@ func main() {
 	log.SetPrefix("compare: ")
 	quick := flag.Bool("quick", false, "a quick run (about a minute) instead of the full one")
 	count := flag.Int("count", 0, "interleaved rounds (default 6 quick, 15 full)")
-	benchtime := flag.String("benchtime", "", "go test -benchtime per sub-benchmark and round (default 50ms quick, 300ms full)")
+	benchtime := flag.String("benchtime", "", "go test -benchtime per sub-benchmark and round (default 100ms quick, 300ms full)")
 	out := flag.String("out", "results", "directory for results.md, chart.png and raw.txt")
 	from := flag.String("from", "", "redraw the report and chart from this raw.txt instead of running")
 	flag.Parse()
 
 	m := mode{rounds: 15, benchtime: "300ms", memRounds: 3,
-		timedRegex: "^Compare$/^(serial|parallel|cpu|sleep|retry)$/"}
+		timedRegex: "^BenchmarkCompare$/^(serial|parallel|cpu|sleep|retry)$/"}
 	if *quick {
-		m.rounds, m.benchtime, m.memRounds = 6, "50ms", 1
+		m.rounds, m.benchtime, m.memRounds = 6, "100ms", 1
 	}
 	if *count > 0 {
 		m.rounds = *count
@@ -96,7 +96,7 @@ func run(m mode, out string) error {
 	}
 	for r := 1; r <= m.memRounds; r++ {
 		log.Printf("memory scenario, run %d of %d", r, m.memRounds)
-		if err := bench(bin, &raw, fmt.Sprintf("m%d", r), "^Compare$/^memory$/", "1x"); err != nil {
+		if err := bench(bin, &raw, fmt.Sprintf("m%d", r), "^BenchmarkCompare$/^memory$/", "1x"); err != nil {
 			return err
 		}
 	}
@@ -150,6 +150,9 @@ func bench(bin string, raw io.Writer, round, regex, benchtime string) error {
 	if err != nil {
 		os.Stderr.Write(stdout.Bytes())
 		return fmt.Errorf("round %s: %w", round, err)
+	}
+	if !bytes.Contains(stdout.Bytes(), []byte("\nBenchmarkCompare/")) {
+		return fmt.Errorf("round %s: -bench %q ran no benchmark", round, regex)
 	}
 	return nil
 }
