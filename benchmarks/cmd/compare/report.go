@@ -15,7 +15,8 @@ import (
 // describe returns what raw.txt records about the run, as benchfmt
 // configuration lines ("key: value") that the report reads back.
 func describe(m mode, started time.Time) [][2]string {
-	commit := strings.TrimSpace(output("git", "-C", "..", "rev-parse", "--short", "HEAD"))
+	// The last commit that changed the library, not this module.
+	commit := strings.TrimSpace(output("git", "-C", "..", "log", "-1", "--format=%h", "--", ".", ":!benchmarks"))
 	if dirty := output("git", "-C", "..", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks"); dirty != "" {
 		commit += " with uncommitted library changes"
 	}
@@ -27,7 +28,19 @@ func describe(m mode, started time.Time) [][2]string {
 		{"mode", fmt.Sprintf("%d interleaved rounds at -benchtime %s; memory scenario %d run(s) of one iteration",
 			m.rounds, m.benchtime, m.memRounds)},
 		{"workpool", commit},
+		{"load", loadAverage() + " (1, 5, 15-minute load average at the start)"},
 	}
+}
+
+// loadAverage reads the machine's load, which says how much the run shared
+// the CPUs with other work.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 func output(name string, args ...string) string {
@@ -41,8 +54,8 @@ func output(name string, args ...string) string {
 func writeReport(w io.Writer, res *results) {
 	c := res.config
 	fmt.Fprintf(w, "# workpool side by side\n\n")
-	fmt.Fprintf(w, "- date: %s\n- machine: %s, %s, GOMAXPROCS=%s\n- %s\n- command: `%s` (%s)\n- workpool: %s\n\n",
-		c["date"], c["machine"], c["cpu"], res.procs, c["go"], c["command"], c["mode"], c["workpool"])
+	fmt.Fprintf(w, "- date: %s\n- machine: %s, %s, GOMAXPROCS=%s; load %s\n- %s\n- command: `%s` (%s)\n- workpool: %s\n\n",
+		c["date"], c["machine"], c["cpu"], res.procs, c["load"], c["go"], c["command"], c["mode"], c["workpool"])
 	fmt.Fprintf(w, "Every number is a median over rounds; ratios are medians of per-round ratios to the "+
 		"`%s` reference measured in the same round (lower is better, 1.00× = as fast as a bare buffered channel). "+
 		"Brackets are 95%% confidence intervals (benchmath, no distributional assumption). "+
@@ -99,11 +112,20 @@ func writeScenario(w io.Writer, res *results, s benchmarks.Scenario) {
 	case "cpu":
 		extra = "job-ns"
 	}
-	fmt.Fprintf(w, "| contender | %s | 95%% CI | × %s | 95%% CI | B/op | allocs/op |", s.Metric, benchmarks.Reference)
+	// The memory scenario's allocations are those of queueing 10^6 jobs
+	// once, which says nothing per job: B/job is its figure.
+	allocs := s.Name != "memory"
+	fmt.Fprintf(w, "| contender | %s | 95%% CI | × %s | 95%% CI |", s.Metric, benchmarks.Reference)
+	if allocs {
+		fmt.Fprintf(w, " B/op | allocs/op |")
+	}
 	if extra != "" {
 		fmt.Fprintf(w, " %s |", extra)
 	}
-	fmt.Fprintf(w, "\n|---|---:|---|---:|---|---:|---:|")
+	fmt.Fprintf(w, "\n|---|---:|---|---:|---|")
+	if allocs {
+		fmt.Fprintf(w, "---:|---:|")
+	}
 	if extra != "" {
 		fmt.Fprintf(w, "---:|")
 	}
@@ -119,9 +141,11 @@ func writeScenario(w io.Writer, res *results, s benchmarks.Scenario) {
 		}
 		v, _ := res.median(s.Name, c.Name, s.Metric)
 		r, _ := res.ratio(s.Name, c.Name, s.Metric)
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |", c.Name,
-			fmtUnit(v.center, s.Metric), fmtCI(v, s.Metric), fmtRatio(r.center), fmtCI(r, "×"),
-			fmtMedian(res, s.Name, c.Name, "B/op"), fmtMedian(res, s.Name, c.Name, "allocs/op"))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |", c.Name,
+			fmtUnit(v.center, s.Metric), fmtCI(v, s.Metric), fmtRatio(r.center), fmtCI(r, "×"))
+		if allocs {
+			fmt.Fprintf(w, " %s | %s |", fmtMedian(res, s.Name, c.Name, "B/op"), fmtMedian(res, s.Name, c.Name, "allocs/op"))
+		}
 		if extra != "" {
 			fmt.Fprintf(w, " %s |", fmtMedian(res, s.Name, c.Name, extra))
 		}
