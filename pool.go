@@ -489,7 +489,8 @@ func (p *Pool[T]) finished() bool {
 func (p *Pool[T]) accounted() bool {
 	var started uint64
 	for i := range p.workers {
-		started += p.workers[i].started.Load()
+		st, _, _, _ := p.workers[i].snapshot()
+		started += st
 	}
 	return started+p.dropped.Load() == p.q.accepted()
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestRingIndex(t *testing.T) {
@@ -104,4 +105,10 @@ func TestJobContextDoneAfterParentEnded(t *testing.T) {
 	c = newJobContext(context.Background(), epoch, int64(time.Hour))
 	c.cancel(context.Canceled) // retired before anyone looked
 	<-c.Done()
+}
+
+func TestWorkerSize(t *testing.T) {
+	if got := unsafe.Sizeof(worker{}); got%128 != 0 {
+		t.Errorf("sizeof(worker) = %d; want a multiple of 128", got)
+	}
 }

@@ -31,13 +31,11 @@ func (p *Pool[T]) Stats() Stats {
 		Dropped:       p.dropped.Load(),
 	}
 	for i := range p.workers {
-		w := &p.workers[i]
-		// Reverse order of increments: see worker.
-		s.Panicked += w.panicked.Load()
-		s.Failed += w.failed.Load()
-		c := w.completed.Load()
-		s.Completed += c
-		s.Active += int(w.started.Load() - c)
+		started, finished, failed, panicked := p.workers[i].snapshot()
+		s.Panicked += panicked
+		s.Failed += failed
+		s.Completed += finished
+		s.Active += int(started - finished)
 	}
 	s.Queued = p.q.len()
 	s.Submitted = p.q.accepted()
