@@ -63,12 +63,12 @@ func (c *jobContext) Done() <-chan struct{} {
 	}
 	d := make(chan struct{})
 	c.done.Store(d)
-	if c.err == nil {
-		c.pollLocked()
-	}
 	if c.err != nil {
-		close(d)
+		close(d) // ended before anyone asked for Done
 		return d
+	}
+	if c.pollLocked(); c.err != nil {
+		return d // endLocked closed d: it was already stored
 	}
 	c.timer = time.AfterFunc(time.Until(c.deadline), func() { c.cancel(context.DeadlineExceeded) })
 	c.stop = context.AfterFunc(c.parent, func() { c.cancel(c.parent.Err()) })
