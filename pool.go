@@ -163,6 +163,9 @@ func validate[T any](handler Handler[T], s *settings) (onDrop, onError func(T, e
 	if s.metrics == nil {
 		bad("metrics is nil")
 	}
+	if s.configErr != nil {
+		errs = append(errs, s.configErr)
+	}
 	onDrop, errDrop := hook[T]("OnDrop", s.onDrop)
 	onError, errErr := hook[T]("OnError", s.onError)
 	errs = append(errs, errDrop, errErr)
