@@ -95,11 +95,9 @@ func ConfigFromEnv(prefix string) (Config, error) {
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		switch {
-		case errors.Is(err, strconv.ErrRange):
-			bad(name, v, "is out of range: "+f.label+" "+f.rule())
-		case err != nil:
+		case err != nil && !errors.Is(err, strconv.ErrRange):
 			bad(name, v, "is not an integer")
-		case !f.ok(n):
+		case err != nil || !f.ok(n):
 			bad(name, v, "is out of range: "+f.label+" "+f.rule())
 		default:
 			*f.ptr = int(n) // fits: every bound is at most math.MaxInt

@@ -347,7 +347,8 @@ func TestWithConfigDropPolicy(t *testing.T) {
 }
 
 func TestWithConfigJobTimeout(t *testing.T) {
-	for _, seconds := range []int{7, 0} {
+	// The largest value must not overflow into a deadline in the past.
+	for _, seconds := range []int{7, 0, int(maxSeconds)} {
 		t.Run(fmt.Sprint(seconds), func(t *testing.T) {
 			type result struct {
 				deadline time.Time
