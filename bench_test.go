@@ -76,16 +76,37 @@ func stop(b *testing.B, p *Pool[int]) {
 	}
 }
 
-// BenchmarkSubmit is Submit+dispatch from one goroutine, blocking (SubmitWait)
-// when the queue is full, against the channel pool's blocking send.
-func BenchmarkSubmit(b *testing.B) {
-	variants := []struct {
-		name string
-		opts []Option
-	}{
-		{"workpool", []Option{WithJobTimeout(0)}},
-		{"workpool-timeout", nil}, // the default configuration
+// submitFn submits one job to a pool the way a benchmark variant does.
+type submitFn func(p *Pool[int], ctx context.Context, i int) error
+
+// submitRetry is the non-blocking Submit, retried while the queue is full.
+func submitRetry(p *Pool[int], _ context.Context, i int) error {
+	for {
+		err := p.Submit(i)
+		if err != ErrQueueFull {
+			return err
+		}
+		runtime.Gosched()
 	}
+}
+
+func submitWait(p *Pool[int], ctx context.Context, i int) error { return p.SubmitWait(ctx, i) }
+
+// variants are the pool configurations every submit benchmark runs, beside
+// the channel pool.
+var variants = []struct {
+	name   string
+	submit submitFn
+	opts   []Option
+}{
+	{"submit", submitRetry, []Option{WithJobTimeout(0)}},
+	{"submitwait", submitWait, []Option{WithJobTimeout(0)}},
+	{"submitwait-timeout", submitWait, nil}, // the default configuration: 30s job timeout
+}
+
+// BenchmarkSubmit is Submit+dispatch from one goroutine, against the channel
+// pool's blocking send. A job counts once it has run.
+func BenchmarkSubmit(b *testing.B) {
 	for _, s := range shapes {
 		b.Run("chan/"+s.String(), func(b *testing.B) {
 			var c counter
@@ -106,7 +127,7 @@ func BenchmarkSubmit(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := range b.N {
-					if err := p.SubmitWait(ctx, i); err != nil {
+					if err := v.submit(p, ctx, i); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -134,26 +155,75 @@ func BenchmarkSubmitParallel(b *testing.B) {
 			p.close()
 			c.check(b, b.N)
 		})
-		b.Run("workpool/"+s.String(), func(b *testing.B) {
-			var c counter
-			p := newBenchPool(b, &c, s, WithJobTimeout(0))
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.SetParallelism(8)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := p.SubmitWait(ctx, 1); err != nil {
-						b.Error(err)
-						return
+		for _, v := range variants {
+			b.Run(v.name+"/"+s.String(), func(b *testing.B) {
+				var c counter
+				p := newBenchPool(b, &c, s, v.opts...)
+				ctx := context.Background()
+				b.ReportAllocs()
+				b.SetParallelism(8)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := v.submit(p, ctx, 1); err != nil {
+							b.Error(err)
+							return
+						}
 					}
-				}
+				})
+				stop(b, p)
+				c.check(b, b.N)
 			})
-			stop(b, p)
-			c.check(b, b.N)
-		})
+		}
 	}
 }
+
+// BenchmarkSubmitWaitBackpressure keeps the queue full: two workers with a
+// ~1µs job behind a 16-job queue, so every SubmitWait waits for room.
+func BenchmarkSubmitWaitBackpressure(b *testing.B) {
+	work := func() {
+		x := uint64(1)
+		for range 300 {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+		}
+		sink.Store(x)
+	}
+	s := benchShape{2, 16}
+	b.Run("chan/"+s.String(), func(b *testing.B) {
+		var c counter
+		p := newChanPool(s.workers, s.queue, func(int) { work(); c.n.Add(1) })
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			p.ch <- i
+		}
+		p.close()
+		c.check(b, b.N)
+	})
+	b.Run("submitwait/"+s.String(), func(b *testing.B) {
+		var c counter
+		p, err := New(func(ctx context.Context, n int) error { work(); c.n.Add(1); return nil },
+			WithWorkers(s.workers), WithQueueSize(s.queue), WithJobTimeout(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Start()
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if err := p.SubmitWait(ctx, i); err != nil {
+				b.Fatal(err)
+			}
+		}
+		stop(b, p)
+		c.check(b, b.N)
+	})
+}
+
+var sink atomic.Uint64
 
 // BenchmarkSubmitFull measures the reject path: Submit on a queue that is
 // full because the only worker is blocked.

@@ -52,4 +52,23 @@
 // and the worker goes on serving.
 //
 // All methods of [Pool] are safe for concurrent use.
+//
+// # Configuration
+//
+// Options are applied in order by [New], then checked together. For settings
+// that live in a config file or the environment, [Config] holds the worker
+// count, queue size, timeouts and drop policy as plain values with
+// mapstructure, yaml and json tags, so it embeds in an application's own
+// config struct. [ConfigFromEnv] reads it from <prefix>_MAX_WORKERS and the
+// like (the package reads the environment nowhere else), and [WithConfig]
+// applies it:
+//
+//	cfg, err := workpool.ConfigFromEnv("WORKER_POOL") // defaults for unset variables
+//	if err != nil {
+//		return err // names each bad variable and its value
+//	}
+//	pool, err := workpool.New(handle, workpool.WithConfig(cfg), workpool.OnDrop(requeue))
+//
+// Options after WithConfig override it and options before it are overridden,
+// so New(h, WithConfig(cfg), WithWorkers(4)) runs 4 workers whatever cfg says.
 package workpool

@@ -62,6 +62,7 @@ type settings struct {
 	onError         any // func(T, error) for the pool's T; checked by New
 	logger          *slog.Logger
 	metrics         Metrics
+	configErr       error // why the last WithConfig was invalid; reported by New
 }
 
 func defaultSettings() settings {

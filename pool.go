@@ -172,6 +172,9 @@ func validate[T any](handler Handler[T], s *settings) (onDrop, onError func(T, e
 	if s.metrics == nil {
 		bad("metrics is nil")
 	}
+	if s.configErr != nil {
+		errs = append(errs, s.configErr)
+	}
 	onDrop, errDrop := hook[T]("OnDrop", s.onDrop)
 	onError, errErr := hook[T]("OnError", s.onError)
 	errs = append(errs, errDrop, errErr)
@@ -360,7 +363,7 @@ func (p *Pool[T]) Shutdown(ctx context.Context) error {
 		return ErrNilContext
 	}
 	started := p.closeIntake()
-	timer := time.NewTimer(time.Until(started.Add(p.shutdownTimeout)))
+	timer := time.NewTimer(p.shutdownTimeout - time.Since(started)) // no overflow for huge timeouts
 	defer timer.Stop()
 	for {
 		ev := p.event()

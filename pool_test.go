@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -1023,5 +1024,33 @@ func TestHookPanicDoesNotKillWorker(t *testing.T) {
 	shutdown(t, p)
 	if s := p.Stats(); s.Completed != 2 || s.Failed != 2 {
 		t.Errorf("Stats = %+v; want 2 completed, 2 failed", s)
+	}
+}
+
+func TestHugeTimeouts(t *testing.T) {
+	done := make(chan error, 1)
+	p := newPool(t, func(ctx context.Context, n int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d, ok := ctx.Deadline()
+		if !ok || d.Before(time.Now().Add(100*365*24*time.Hour)) {
+			return fmt.Errorf("deadline %v, %v; want centuries away", d, ok)
+		}
+		return nil
+	}, workpool.WithJobTimeout(time.Duration(math.MaxInt64)), workpool.WithShutdownTimeout(time.Duration(math.MaxInt64)),
+		workpool.OnError(func(n int, err error) { done <- err }))
+	p.Start()
+	if err := p.Submit(1); err != nil {
+		t.Fatal(err)
+	}
+	shutdown(t, p) // a huge shutdown timeout must not fire at once
+	select {
+	case err := <-done:
+		t.Fatalf("job with a huge timeout failed: %v", err)
+	default:
+	}
+	if s := p.Stats(); s.Completed != 1 || s.Failed != 0 {
+		t.Errorf("Stats = %+v; want 1 completed, 0 failed", s)
 	}
 }

@@ -2,6 +2,7 @@ package workpool
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
@@ -295,7 +296,11 @@ func (w *worker) context(parent context.Context, epoch time.Time, now int64, tim
 		return w.ctx
 	}
 	w.retire()
-	w.ctx = newJobContext(parent, epoch, now+int64(timeout+bucket))
+	deadline := now + int64(timeout+bucket)
+	if deadline < now {
+		deadline = math.MaxInt64 // a timeout of centuries: never
+	}
+	w.ctx = newJobContext(parent, epoch, deadline)
 	w.ctxUntil = now + int64(bucket)
 	return w.ctx
 }
