@@ -64,10 +64,11 @@ func (c *jobContext) Done() <-chan struct{} {
 	d := make(chan struct{})
 	c.done.Store(d)
 	if c.err == nil {
-		c.pollLocked()
+		c.pollLocked() // if the context has just ended, endLocked closes d
+	} else {
+		close(d) // it ended before anyone asked for Done
 	}
 	if c.err != nil {
-		close(d)
 		return d
 	}
 	c.timer = time.AfterFunc(time.Until(c.deadline), func() { c.cancel(context.DeadlineExceeded) })
