@@ -52,12 +52,13 @@ type PrometheusOptions struct {
 //
 // The gauges and most counters are read from the pool's [Pool.Stats] when
 // Prometheus collects, as prometheus/collectors reads database/sql's
-// DBStats: they are exact, cost nothing per job, and agree with Stats at all
-// times. Only dropped_jobs_total (by reason) and the two histograms are
-// recorded from events, without locks or allocations. At rest, the sum of
-// dropped_jobs_total over its reasons equals Stats().Rejected +
-// Stats().Dropped, and each histogram's count equals Stats().Completed (the
-// wait histogram counts jobs started, which is the same number at rest).
+// DBStats: they are exact, cost nothing per job, and each scrape reports one
+// Stats snapshot. Only dropped_jobs_total (by reason) and the two
+// histograms are recorded from events, without locks or allocations. At
+// rest, the sum of dropped_jobs_total over its reasons equals
+// Stats().Rejected + Stats().Dropped, and each histogram's count equals
+// Stats().Completed (the wait histogram counts jobs started, which is the
+// same number at rest).
 //
 // Until [New] binds it to a pool, the metrics read from the pool report 0.
 // All methods are safe for concurrent use.
@@ -84,7 +85,7 @@ var (
 // NewPrometheusMetrics returns a Prometheus adapter for one pool and
 // registers it on reg. It returns an error for a nil reg, for buckets that
 // are not strictly increasing, for a reserved const label, and whatever
-// reg.Register returns: an [prometheus.AlreadyRegisteredError] (reachable with
+// reg.Register returns: a [prometheus.AlreadyRegisteredError] (reachable with
 // errors.As) when reg already has metrics of the same names and const
 // labels, for example a second pool's adapter without its own label. It
 // never panics and never touches the global registry unless reg is
