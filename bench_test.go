@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The benchmarks measure the pool's own cost per job: the job body is empty
@@ -128,6 +130,50 @@ func BenchmarkSubmit(b *testing.B) {
 				b.ResetTimer()
 				for i := range b.N {
 					if err := v.submit(p, ctx, i); err != nil {
+						b.Fatal(err)
+					}
+				}
+				stop(b, p)
+				c.check(b, b.N)
+			})
+		}
+	}
+}
+
+// timedNop is a Metrics that does nothing but, not being NopMetrics, makes
+// the pool read the clock for queue wait and run time.
+type timedNop struct{ NopMetrics }
+
+// BenchmarkSubmitMetrics is BenchmarkSubmit's workpool case with the
+// default no-op Metrics, with a Metrics that ignores its events but makes
+// the pool read the clock, and with the Prometheus adapter attached, side by
+// side: nop to clock-only is the pool's timing cost, clock-only to
+// prometheus the adapter's (two histogram observations per job).
+func BenchmarkSubmitMetrics(b *testing.B) {
+	variants := []struct {
+		name    string
+		metrics func(b *testing.B) Metrics
+	}{
+		{"nop", func(*testing.B) Metrics { return NopMetrics{} }},
+		{"clock-only", func(*testing.B) Metrics { return timedNop{} }},
+		{"prometheus", func(b *testing.B) Metrics {
+			m, err := NewPrometheusMetrics(prometheus.NewRegistry(), PrometheusOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return m
+		}},
+	}
+	for _, s := range shapes {
+		for _, v := range variants {
+			b.Run(v.name+"/"+s.String(), func(b *testing.B) {
+				var c counter
+				p := newBenchPool(b, &c, s, WithJobTimeout(0), WithMetrics(v.metrics(b)))
+				ctx := context.Background()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := range b.N {
+					if err := p.SubmitWait(ctx, i); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -307,5 +353,21 @@ func BenchmarkJobContext(b *testing.B) {
 			_ = w.context(parent, epoch, int64(time.Since(epoch)), 30*time.Second, time.Millisecond)
 		}
 		w.retire()
+	})
+}
+
+// BenchmarkPrometheusEvents is the adapter's own cost for one job's events
+// (JobStarted and JobFinished), from GOMAXPROCS goroutines at once.
+func BenchmarkPrometheusEvents(b *testing.B) {
+	m, err := NewPrometheusMetrics(prometheus.NewRegistry(), PrometheusOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.JobStarted(3 * time.Millisecond)
+			m.JobFinished(40*time.Millisecond, OutcomeSuccess)
+		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -93,12 +94,16 @@ func ExamplePool_Submit() {
 // ones to OnDrop, so the caller can put them back where they came from.
 func ExamplePool_Shutdown() {
 	started := make(chan struct{})
+	var mu sync.Mutex
+	var notRun []string // OnDrop may be called from several goroutines
 	pool, err := workpool.New(func(ctx context.Context, id string) error {
 		close(started)
 		<-ctx.Done() // a long job that honours cancellation
 		return ctx.Err()
 	}, workpool.WithWorkers(1), workpool.OnDrop(func(id string, reason error) {
-		fmt.Println("not run:", id, "-", reason)
+		mu.Lock()
+		defer mu.Unlock()
+		notRun = append(notRun, id+" - "+reason.Error())
 	}))
 	if err != nil {
 		fmt.Println(err)
@@ -114,7 +119,11 @@ func ExamplePool_Shutdown() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err = pool.Shutdown(ctx)
+	err = pool.Shutdown(ctx) // every OnDrop call has returned when it does
+	slices.Sort(notRun)
+	for _, s := range notRun {
+		fmt.Println("not run:", s)
+	}
 	fmt.Println("shutdown:", err)
 	if err := pool.Submit("d"); err != nil {
 		fmt.Println("submit after shutdown:", err)

@@ -94,10 +94,19 @@ func (o Outcome) String() string {
 // pool reads no clock for metrics.
 type NopMetrics struct{}
 
-func (NopMetrics) JobSubmitted()                      {}
-func (NopMetrics) JobRejected(DropReason)             {}
-func (NopMetrics) JobDropped(DropReason)              {}
-func (NopMetrics) JobStarted(time.Duration)           {}
+// JobSubmitted does nothing.
+func (NopMetrics) JobSubmitted() {}
+
+// JobRejected does nothing.
+func (NopMetrics) JobRejected(DropReason) {}
+
+// JobDropped does nothing.
+func (NopMetrics) JobDropped(DropReason) {}
+
+// JobStarted does nothing.
+func (NopMetrics) JobStarted(time.Duration) {}
+
+// JobFinished does nothing.
 func (NopMetrics) JobFinished(time.Duration, Outcome) {}
 
 var _ Metrics = NopMetrics{}
