@@ -1,0 +1,109 @@
+// Command notifications is a small notification service built on workpool,
+// the use case the library comes from: an HTTP endpoint accepts
+// notifications, a bounded pool sends them in the background, Prometheus
+// scrapes the pool's metrics, and a SIGINT or SIGTERM shuts it all down
+// without losing an accepted notification silently.
+//
+//	go run ./examples/notifications -addr 127.0.0.1:8080
+//	curl -i -X POST localhost:8080/notify -d '{"user":"ada","channel":"email","message":"hi"}'
+//	curl -s localhost:8080/metrics | grep notification_worker_pool_
+//
+// The pool is configured from the environment (see workpool.ConfigFromEnv):
+// WORKER_POOL_MAX_WORKERS, WORKER_POOL_QUEUE_SIZE,
+// WORKER_POOL_SHUTDOWN_TIMEOUT_SECONDS, WORKER_POOL_JOB_TIMEOUT_SECONDS and
+// WORKER_POOL_DROP_POLICY.
+//
+// Endpoints:
+//
+//	POST /notify   JSON {"user", "channel", "message"}: 202 accepted, 400 invalid,
+//	               503 with Retry-After when the queue is full
+//	GET  /metrics  Prometheus metrics: notification_worker_pool_* and the Go runtime's
+//	GET  /healthz  200 while the pool accepts work, 503 once it is shutting down
+//
+// Sending is simulated: each notification takes about -latency, fails with
+// probability -fail-rate and panics with probability -panic-rate, so the
+// pool's error and panic handling show up in the logs and metrics.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "notifications:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, serves until ctx ends, shuts down and prints the final
+// statistics to stdout. Logs go to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	opts, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, opts, stdout, stderr)
+}
+
+// options are the service's settings from its flags. The pool's own
+// settings come from the environment.
+type options struct {
+	addr         string        // listen address
+	poolName     string        // value of the "pool" label on the metrics
+	httpShutdown time.Duration // longest wait for in-flight requests at shutdown
+	logLevel     string
+
+	// The simulated sender.
+	seed      uint64 // 0: a random seed
+	latency   time.Duration
+	failRate  float64
+	panicRate float64
+
+	// sender replaces the simulated sender when not nil; tests use it.
+	sender Sender
+	// onListen, when not nil, is called with the bound address once the
+	// listener is open, before serving starts; tests use it with port 0.
+	onListen func(net.Addr)
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("notifications", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address; port 0 picks a free port")
+	fs.StringVar(&o.poolName, "pool", "notifications", `value of the "pool" label on the pool's metrics`)
+	fs.DurationVar(&o.httpShutdown, "http-shutdown-timeout", 5*time.Second, "longest wait for in-flight HTTP requests at shutdown")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Uint64Var(&o.seed, "seed", 0, "seed of the simulated sender's randomness; 0 picks one")
+	fs.DurationVar(&o.latency, "latency", 50*time.Millisecond, "mean simulated send latency")
+	fs.Float64Var(&o.failRate, "fail-rate", 0.05, "probability that a simulated send fails")
+	fs.Float64Var(&o.panicRate, "panic-rate", 0.001, "probability that a simulated send panics")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	switch {
+	case o.httpShutdown <= 0:
+		return options{}, fmt.Errorf("-http-shutdown-timeout must be positive, got %v", o.httpShutdown)
+	case o.latency < 0:
+		return options{}, fmt.Errorf("-latency must not be negative, got %v", o.latency)
+	case o.failRate < 0 || o.panicRate < 0 || o.failRate+o.panicRate > 1:
+		return options{}, fmt.Errorf("-fail-rate (%v) and -panic-rate (%v) must be probabilities with a sum of at most 1",
+			o.failRate, o.panicRate)
+	}
+	return o, nil
+}
