@@ -24,6 +24,16 @@
 //		// shed load: tell the client to retry later
 //	}
 //
+// A producer that would rather wait than shed load, such as a batch job
+// reading a file, calls [Pool.SubmitWait], which blocks while the queue is
+// full:
+//
+//	for _, line := range lines {
+//		if err := pool.SubmitWait(ctx, line); err != nil {
+//			return err // ctx ended, or the pool is shutting down (ErrClosed)
+//		}
+//	}
+//
 // # Lifecycle and guarantees
 //
 // [New] validates the configuration and allocates the queue; no goroutine
@@ -101,4 +111,28 @@
 // dropped_jobs_total summed over its reasons equals Stats().Rejected +
 // Stats().Dropped. An adapter serves one pool: New returns an error when
 // it is given one already in use.
+//
+// The repository's deploy directory has a Grafana dashboard and Prometheus
+// alert rules (sustained drops, a saturated queue, the error ratio, panics,
+// a slow p99) for these metrics under the names above.
+//
+// # Performance
+//
+// Submit and the worker loop take no lock and allocate nothing per job: the
+// queue is a lock-free ring of T allocated by New, and the per-job timeout
+// costs an allocation only for handlers that call their context's Done method
+// (see [Handler]). A [Metrics] other than [NopMetrics] makes the pool read the
+// clock for queue wait and run time; the Prometheus adapter records them
+// without locks or allocations.
+// Performance: benchmark figures (ns and allocations per job, against a
+// channel pool and the peer libraries) go here.
+//
+// # Examples
+//
+// Besides the examples in this documentation, the repository's examples
+// directory holds complete programs, each with a test: basic (submit,
+// refuse, shut down), backpressure (a producer feeding a large input with
+// SubmitWait, with progress) and notifications (an HTTP service with
+// configuration from the environment, Prometheus metrics, structured logs
+// and a graceful shutdown on SIGTERM).
 package workpool
