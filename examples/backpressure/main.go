@@ -38,8 +38,11 @@ type config struct {
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
-	if err != nil {
-		os.Exit(2) // flag has printed the problem and the usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return // -h: the usage is printed
+	case err != nil:
+		os.Exit(2) // the problem and the usage are printed
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -16,9 +16,6 @@ import (
 // maxBody bounds a request body: a notification is small.
 const maxBody = 64 << 10
 
-// channels are the accepted values of Notification.Channel.
-var channels = []string{"email", "sms", "push"}
-
 // routes returns the service's handler.
 func routes(pool *workpool.Pool[Notification], metrics http.Handler, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
@@ -100,19 +97,12 @@ func decodeNotification(w http.ResponseWriter, r *http.Request) (Notification, e
 	if len(missing) > 0 {
 		return n, fmt.Errorf("missing required fields: %s", strings.Join(missing, ", "))
 	}
-	if !isChannel(n.Channel) {
-		return n, fmt.Errorf("channel %q is not one of %s", n.Channel, strings.Join(channels, ", "))
+	switch n.Channel {
+	case "email", "sms", "push":
+	default:
+		return n, fmt.Errorf("channel %q is not one of email, sms, push", n.Channel)
 	}
 	return n, nil
-}
-
-func isChannel(c string) bool {
-	for _, ch := range channels {
-		if c == ch {
-			return true
-		}
-	}
-	return false
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

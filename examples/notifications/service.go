@@ -32,33 +32,15 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("pool configuration: %w", err)
 	}
-
 	reg, metrics, err := newMetrics(o.poolName)
 	if err != nil {
 		return err
 	}
-
-	sender := o.sender
-	if sender == nil {
-		sender = newSimulatedSender(o.seed, o.latency, o.failRate, o.panicRate)
-	}
 	var drops dropTally
-	pool, err := workpool.New(sender.Send,
-		workpool.WithConfig(cfg),
-		workpool.WithMetrics(metrics),
-		workpool.WithLogger(logger.With("pool", o.poolName)),
-		workpool.OnDrop(func(n Notification, reason error) {
-			// A real service would put n back on a durable queue here.
-			drops.add(reason)
-			logger.Warn("notification not sent", "id", n.ID, "user", n.User, "reason", reason)
-		}),
-		// No WithContext(ctx): a signal must not stop the pool hard before
-		// the HTTP server has stopped and the queue has drained.
-	)
+	pool, err := newPool(o, cfg, metrics, logger, &drops)
 	if err != nil {
-		return fmt.Errorf("pool: %w", err)
+		return err
 	}
-
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
@@ -66,14 +48,7 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if o.onListen != nil {
 		o.onListen(ln.Addr())
 	}
-	srv := &http.Server{
-		Handler:           routes(pool, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), logger),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newServer(routes(pool, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), logger), logger)
 
 	pool.Start()
 	logger.Info("serving", "addr", ln.Addr().String(), "workers", cfg.MaxWorkers,
@@ -96,6 +71,46 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 
 	printSummary(stdout, pool.Stats(), drops.snapshot())
 	return err
+}
+
+// newPool returns the pool that sends notifications, configured by cfg,
+// reporting to metrics and logger, and counting in drops every accepted
+// notification it will not send.
+func newPool(o options, cfg workpool.Config, metrics workpool.Metrics, logger *slog.Logger,
+	drops *dropTally) (*workpool.Pool[Notification], error) {
+	sender := o.sender
+	if sender == nil {
+		sender = newSimulatedSender(o.seed, o.latency, o.failRate, o.panicRate)
+	}
+	pool, err := workpool.New(sender.Send,
+		workpool.WithConfig(cfg),
+		workpool.WithMetrics(metrics),
+		workpool.WithLogger(logger.With("pool", o.poolName)),
+		workpool.OnDrop(func(n Notification, reason error) {
+			// A real service would put n back on a durable queue here.
+			drops.add(reason)
+			logger.Warn("notification not sent", "id", n.ID, "user", n.User, "reason", reason)
+		}),
+		// No WithContext(ctx): a signal must not stop the pool hard before
+		// the HTTP server has stopped and the queue has drained.
+	)
+	if err != nil {
+		return nil, fmt.Errorf("pool: %w", err)
+	}
+	return pool, nil
+}
+
+// newServer returns an HTTP server with timeouts, so a slow or idle client
+// cannot hold a connection forever, logging its errors to logger.
+func newServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // shutdown stops the HTTP server, then drains the pool, each within its own
