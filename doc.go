@@ -124,6 +124,7 @@
 // (see [Handler]). A [Metrics] other than [NopMetrics] makes the pool read the
 // clock for queue wait and run time; the Prometheus adapter records them
 // without locks or allocations.
+//
 // Performance: benchmark figures (ns and allocations per job, against a
 // channel pool and the peer libraries) go here.
 //
