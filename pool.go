@@ -354,10 +354,16 @@ func (p *Pool[T]) reject(reason DropReason, err error) error {
 // handlers that ignore their context.
 //
 // Shutdown may be called more than once and concurrently; each call waits
-// under its own ctx. If the pool already stopped hard (its base context
-// ended, or an earlier deadline passed), Shutdown waits for the workers to
-// exit and returns that stop's error. On a pool that was never started it
-// hands queued jobs to OnDrop with ErrClosed and returns nil.
+// under its own ctx, and the shutdown timeout counts from the first call. If
+// the pool already stopped hard (its base context ended, or an earlier
+// call's ctx ended), Shutdown waits for the workers to exit and returns that
+// stop's error, unless its own deadline passes first; once the shutdown
+// timeout has passed, every call returns context.DeadlineExceeded at once. On
+// a pool that was never started it hands queued jobs to OnDrop with
+// ErrClosed and returns nil.
+//
+// Do not call Shutdown from a handler: it would wait for its own job until
+// the deadline.
 func (p *Pool[T]) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return ErrNilContext

@@ -1054,3 +1054,40 @@ func TestHugeTimeouts(t *testing.T) {
 		t.Errorf("Stats = %+v; want 1 completed, 0 failed", s)
 	}
 }
+
+// TestShutdownAgainAfterHardStop pins what a second Shutdown does once an
+// earlier call's context ended: it waits for the straggling handler within
+// the pool's shutdown timeout, then reports the first stop's error.
+func TestShutdownAgainAfterHardStop(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	p := newPool(t, func(ctx context.Context, n int) error {
+		close(started)
+		<-release // ignores its context
+		return nil
+	}, workpool.WithWorkers(1))
+	p.Start()
+	if err := p.Submit(1); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Shutdown(ctx); err != context.Canceled {
+		t.Fatalf("Shutdown(cancelled ctx) = %v; want Canceled", err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- p.Shutdown(context.Background()) }()
+	select {
+	case err := <-errc:
+		t.Fatalf("second Shutdown returned %v while a handler still ran", err)
+	default:
+	}
+	close(release)
+	if err := recv(t, errc, "second Shutdown"); err != context.Canceled {
+		t.Errorf("second Shutdown = %v; want the hard stop's error, Canceled", err)
+	}
+	if s := p.Stats(); s.Active != 0 || s.Completed != 1 {
+		t.Errorf("Stats = %+v; want the straggler completed", s)
+	}
+}
