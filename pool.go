@@ -226,6 +226,11 @@ func (p *Pool[T]) Submit(job T) error {
 		// submitters may take the room first.
 		if old, _, ok := p.q.pop(); ok {
 			p.drop(old, ReasonEvicted, ErrQueueFull)
+			if p.q.closed() {
+				// Shutdown may be waiting for this very drop: intake closed
+				// after our pop (TestShutdownWaitsForEvictionDrop).
+				p.signal()
+			}
 		}
 	}
 }
@@ -243,10 +248,15 @@ func (p *Pool[T]) SubmitWait(ctx context.Context, job T) error {
 	if p.timed {
 		stamp = p.clock()
 	}
-	for {
+	for waited := false; ; waited = true {
 		switch p.q.push(job, stamp) {
 		case pushed:
 			p.accepted()
+			if waited {
+				// The token that woke us may stand for more than one freed
+				// slot: pass it on (TestSubmitWaitPassesRoomOn).
+				p.passRoom()
+			}
 			return nil
 		case pushClosed:
 			return p.reject(ReasonClosed, ErrClosed)
