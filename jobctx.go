@@ -61,11 +61,13 @@ func (c *jobContext) Done() <-chan struct{} {
 	if d := c.done.Load(); d != nil {
 		return d.(chan struct{})
 	}
-	d := make(chan struct{})
-	c.done.Store(d)
+	// Poll before publishing d: once it is stored, endLocked closes it, and
+	// closing it here too would panic (TestJobContextDoneAfterEnd).
 	if c.err == nil {
 		c.pollLocked()
 	}
+	d := make(chan struct{})
+	c.done.Store(d)
 	if c.err != nil {
 		close(d)
 		return d

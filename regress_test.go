@@ -2,6 +2,7 @@ package workpool_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -155,6 +156,64 @@ func TestSubmitWaitPassesRoomOn(t *testing.T) {
 			if got := ok.Load(); got != 2 {
 				t.Fatalf("SubmitWait callers done = %d with %d queued of 2; want 2", got, p.QueueDepth())
 			}
+		})
+	}
+}
+
+// TestJobContextDoneAfterEnd: the first Done call on a job context whose
+// deadline had passed, or whose pool had stopped hard, closed its channel
+// twice and panicked inside the handler ("close of closed channel"). Found by
+// FuzzPool (testdata/fuzz/FuzzPool/jobctx_done_after_end).
+func TestJobContextDoneAfterEnd(t *testing.T) {
+	tests := []struct {
+		name string
+		// end makes the job's context end before the handler first calls Done.
+		end  func(cancelBase context.CancelFunc)
+		want error
+	}{
+		{"deadline passed", func(context.CancelFunc) { time.Sleep(2 * time.Second) }, context.DeadlineExceeded},
+		{"pool stopped", func(cancel context.CancelFunc) { cancel(); synctest.Wait() }, context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				base, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				proceed := make(chan struct{})
+				got := make(chan error, 1)
+				p, err := workpool.New(func(ctx context.Context, n int) error {
+					<-proceed
+					<-ctx.Done() // first call: the context has already ended
+					got <- ctx.Err()
+					return nil
+				}, workpool.WithJobTimeout(time.Second), workpool.WithContext(base),
+					workpool.OnError(func(n int, err error) {
+						var pe *workpool.PanicError
+						if errors.As(err, &pe) {
+							t.Errorf("handler panicked: %v", pe.Value)
+						}
+					}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.Start()
+				if err := p.Submit(1); err != nil {
+					t.Fatal(err)
+				}
+				synctest.Wait()
+				tt.end(cancel)
+				close(proceed)
+				synctest.Wait()
+				select {
+				case err := <-got:
+					if err != tt.want {
+						t.Errorf("ctx.Err() after Done = %v; want %v", err, tt.want)
+					}
+				default:
+					t.Error("handler did not get past ctx.Done()")
+				}
+				_ = p.Shutdown(context.Background())
+			})
 		})
 	}
 }
