@@ -225,12 +225,9 @@ func (p *Pool[T]) Submit(job T) error {
 		// Make room by evicting the oldest job, then try again: other
 		// submitters may take the room first.
 		if old, _, ok := p.q.pop(); ok {
-			p.drop(old, ReasonEvicted, ErrQueueFull)
-			if p.q.closed() {
-				// Shutdown may be waiting for this very drop: intake closed
-				// after our pop (TestShutdownWaitsForEvictionDrop).
-				p.signal()
-			}
+			// Intake may have closed since the pop: then Shutdown waits for
+			// this drop, so wake it (TestShutdownWaitsForEvictionDrop).
+			p.drop(old, ReasonEvicted, ErrQueueFull, true)
 		}
 	}
 }
@@ -454,15 +451,28 @@ func (p *Pool[T]) stopping() bool {
 	}
 }
 
-// drain drops every queued job. Intake must be closed.
+// drain drops every queued job. Intake must be closed. The caller signals
+// once it returns; if OnDrop ends the goroutine instead (runtime.Goexit, as
+// t.FailNow does), a new goroutine finishes the drain and signals, or the
+// jobs left in the queue would never be accounted for (TestHookGoexit).
 func (p *Pool[T]) drain(reason DropReason, err error) {
+	drained := false
+	defer func() {
+		if !drained {
+			go func() {
+				p.drain(reason, err)
+				p.signal()
+			}()
+		}
+	}()
 	for {
 		job, _, ok := p.q.pop()
 		if ok {
-			p.drop(job, reason, err)
+			p.drop(job, reason, err, false)
 			continue
 		}
 		if !p.q.pending() {
+			drained = true
 			return
 		}
 		// A push that claimed its place before intake closed is still

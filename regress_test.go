@@ -3,6 +3,7 @@ package workpool_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -216,4 +217,86 @@ func TestJobContextDoneAfterEnd(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestHookGoexit: a hook that calls runtime.Goexit (as t.FailNow does when a
+// test fails from inside OnError or OnDrop) skipped the counting that
+// followed it. From OnError the job never counted as completed: Active stayed
+// 1 and Submitted != Completed + Dropped for good. From OnDrop the drop
+// never counted, so Shutdown waited for it until its deadline (and a hard
+// stop waited forever).
+func TestHookGoexit(t *testing.T) {
+	t.Run("OnError", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p, err := workpool.New(func(ctx context.Context, n int) error { return errFuzz },
+				workpool.WithWorkers(1), workpool.OnError(func(int, error) { runtime.Goexit() }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Start()
+			for i := range 3 {
+				if err := p.Submit(i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.Shutdown(context.Background()); err != nil {
+				t.Fatalf("Shutdown = %v; want nil", err)
+			}
+			checkStats(t, p.Stats(), workpool.Stats{Workers: 1, QueueCapacity: 1000, Submitted: 3, Completed: 3, Failed: 3})
+		})
+	})
+	t.Run("OnDrop", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p, err := workpool.New(func(ctx context.Context, n int) error { return nil },
+				workpool.WithQueueSize(1), workpool.WithDropPolicy(workpool.DropOldest),
+				workpool.OnDrop(func(int, error) { runtime.Goexit() }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Submit(0); err != nil {
+				t.Fatal(err)
+			}
+			go p.Submit(1) // evicts job 0; OnDrop ends this goroutine
+			synctest.Wait()
+			p.Start()
+			start := time.Now()
+			if err := p.Shutdown(context.Background()); err != nil || time.Since(start) != 0 {
+				t.Fatalf("Shutdown = %v after %v; want nil at once", err, time.Since(start))
+			}
+			checkStats(t, p.Stats(), workpool.Stats{Workers: 10, QueueCapacity: 1, Submitted: 1, Dropped: 1})
+		})
+	})
+}
+
+// TestHookGoexitInDrain: an OnDrop hook that called runtime.Goexit while
+// Shutdown dropped the queue of a never-started pool (or a hard stop
+// dropped it) ended the drain halfway; the jobs left in the queue were never
+// accounted for and every later Shutdown waited for them forever. Found by
+// FuzzPool (testdata/fuzz/FuzzPool/hooks_goexit_never_started_drain).
+func TestHookGoexitInDrain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var drops atomic.Int32
+		p, err := workpool.New(func(ctx context.Context, n int) error { return nil },
+			workpool.OnDrop(func(int, error) { drops.Add(1); runtime.Goexit() }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 4 {
+			if err := p.Submit(i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); p.Shutdown(context.Background()) }() // ended by OnDrop
+		<-done
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := p.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown after the drain's goroutine ended = %v; want nil", err)
+		}
+		if got := drops.Load(); got != 4 {
+			t.Errorf("OnDrop called %d times; want 4", got)
+		}
+		checkStats(t, p.Stats(), workpool.Stats{Workers: 10, QueueCapacity: 1000, Submitted: 4, Dropped: 4})
+	})
 }
