@@ -67,6 +67,7 @@ type fuzzConfig struct {
 	startEarly     bool
 	metrics        bool // a counting Metrics, which also makes the pool read the clock
 	hookPanics     bool // OnDrop and OnError panic after recording
+	hookGoexit     bool // OnDrop and OnError call runtime.Goexit after recording, as t.FailNow would
 	shortShutdown  bool // WithShutdownTimeout(times.short) instead of an hour
 	realTime       bool
 	actors         int
@@ -109,7 +110,8 @@ const maxFuzzOps = 48
 // decodeFuzz reads: byte 0 workers-1 (mod 8), byte 1 queue size-1 (mod 64),
 // byte 2 flags (bit 0 DropOldest, 1 job timeout, 2 start early, 3 metrics,
 // 4 and 5 both set: real time, 5 alone: hooks panic, 6-7 actors-1), byte 3
-// more flags (bit 0 short shutdown timeout), then pairs: (actor<<4 | op, arg).
+// more flags (bit 0 short shutdown timeout, bit 1 hooks call Goexit), then
+// pairs: (actor<<4 | op, arg).
 func decodeFuzz(data []byte) (fuzzConfig, [][]fuzzOp) {
 	at := func(i int) byte {
 		if i < len(data) {
@@ -128,6 +130,7 @@ func decodeFuzz(data []byte) (fuzzConfig, [][]fuzzOp) {
 		realTime:      flags&0x30 == 0x30,
 		hookPanics:    flags&0x30 == 0x20,
 		shortShutdown: more&1 != 0,
+		hookGoexit:    more&2 != 0,
 		actors:        1 + int(flags>>6),
 	}
 	script := make([][]fuzzOp, cfg.actors)
@@ -143,7 +146,10 @@ type fuzzJob struct {
 	kind jobKind
 }
 
-var errFuzz = errors.New("fuzz: job failed")
+var (
+	errFuzz    = errors.New("fuzz: job failed")
+	errPending = errors.New("fuzz: Submit did not return")
+)
 
 // jobRecord is what happened to one job. Written by the pool's goroutines
 // (ran, dropped, onError) and by the submitting actor (the rest).
@@ -242,10 +248,20 @@ func (r *fuzzRun) run(t *testing.T) {
 	wg.Wait()
 
 	// Stop for good: a short deadline, then release the holders and wait
-	// for the workers to exit.
-	r.shutdown(r.times.short, "final")
+	// for the workers to exit. Each on its own goroutine, as hooks may end
+	// the goroutine that calls Shutdown.
+	onOwn := func(f func()) {
+		done := make(chan struct{})
+		go func() { defer close(done); f() }()
+		<-done
+	}
+	onOwn(func() { r.shutdown(r.times.short, "final") })
 	close(r.release)
-	r.waitStopped(t)
+	var stopErr string
+	onOwn(func() { stopErr = r.waitStopped() })
+	if stopErr != "" {
+		t.Fatal(stopErr)
+	}
 
 	r.check(t)
 	if r.cfg.realTime {
@@ -257,7 +273,7 @@ func (r *fuzzRun) run(t *testing.T) {
 // returns once the workers have exited, unless the shutdown timeout (counted
 // from the first call) has passed: then it returns at once, and the last
 // handlers are waited for here.
-func (r *fuzzRun) waitStopped(t *testing.T) {
+func (r *fuzzRun) waitStopped() string {
 	done := make(chan error, 1)
 	go func() { done <- r.pool.Shutdown(context.Background()) }()
 	if !r.cfg.realTime {
@@ -268,12 +284,12 @@ func (r *fuzzRun) waitStopped(t *testing.T) {
 		deadline := time.Now().Add(time.Hour)
 		for s := r.pool.Stats(); s.Active != 0 || s.Completed+s.Dropped != s.Submitted; s = r.pool.Stats() {
 			if time.Now().After(deadline) {
-				t.Fatalf("pool not at rest an hour (virtual) after release: %+v", s)
+				return fmt.Sprintf("pool not at rest an hour (virtual) after release: %+v", s)
 			}
 			time.Sleep(r.times.pause) // virtual: lets sleeping handlers finish
 		}
 		synctest.Wait()
-		return
+		return ""
 	}
 	select {
 	case err := <-done:
@@ -282,15 +298,16 @@ func (r *fuzzRun) waitStopped(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		buf := make([]byte, 1<<20)
-		t.Fatalf("Shutdown(Background) after release hangs; stacks:\n%s", buf[:runtime.Stack(buf, true)])
+		return fmt.Sprintf("Shutdown(Background) after release hangs; stacks:\n%s", buf[:runtime.Stack(buf, true)])
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for s := r.pool.Stats(); s.Active != 0 || s.Completed+s.Dropped != s.Submitted; s = r.pool.Stats() {
 		if time.Now().After(deadline) {
-			t.Fatalf("pool not at rest 10s after release: %+v", s)
+			return fmt.Sprintf("pool not at rest 10s after release: %+v", s)
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
+	return ""
 }
 
 // waitGoroutines waits for the goroutine count to come back to baseline:
@@ -344,6 +361,7 @@ func (r *fuzzRun) submit(kind jobKind, wait bool, ctxKind byte) {
 	rec := &r.jobs[id]
 	rec.kind, rec.wait = kind, wait
 	job := fuzzJob{id: id, kind: kind}
+	rec.submitErr = errPending // stays if an OnDrop hook ends this goroutine
 	if !wait {
 		rec.submitErr = r.pool.Submit(job)
 		return
@@ -426,6 +444,9 @@ func (r *fuzzRun) onDrop(j fuzzJob, err error) {
 	if r.cfg.hookPanics {
 		panic("fuzz: OnDrop panics")
 	}
+	if r.cfg.hookGoexit {
+		runtime.Goexit()
+	}
 }
 
 func (r *fuzzRun) onError(j fuzzJob, err error) {
@@ -434,6 +455,9 @@ func (r *fuzzRun) onError(j fuzzJob, err error) {
 	rec.errorErr.Store(&err)
 	if r.cfg.hookPanics {
 		panic("fuzz: OnError panics")
+	}
+	if r.cfg.hookGoexit {
+		runtime.Goexit()
 	}
 }
 
@@ -462,6 +486,13 @@ func (r *fuzzRun) check(t *testing.T) {
 	for id := 1; id <= n; id++ {
 		j := &r.jobs[id]
 		ran, dropped, onError := j.ran.Load(), j.dropped.Load(), j.onError.Load()
+		if j.submitErr == errPending {
+			// An evicted job's OnDrop ended the submitter before it pushed.
+			if !r.cfg.hookGoexit || ran != 0 || dropped != 0 {
+				r.failf("job %d: Submit did not return; ran %d times, dropped %d times", id, ran, dropped)
+			}
+			continue
+		}
 		if j.submitErr != nil {
 			if ran != 0 || dropped != 0 {
 				r.failf("job %d refused (%v) but ran %d times, dropped %d times", id, j.submitErr, ran, dropped)
