@@ -420,14 +420,22 @@ func (p *Pool[T]) closeIntake() time.Time {
 // abort stops the pool hard, once: intake closes, running jobs' contexts are
 // cancelled, and every job not yet started is dropped with reason and err.
 func (p *Pool[T]) abort(err error, reason DropReason) {
+	p.markAborted(err, reason)
+	// Every caller drains (pops are safe to race), so that the drain never
+	// depends on one goroutine that an OnDrop hook might end.
+	p.drain(p.abortReason, p.abortErr)
+	p.signal()
+}
+
+// markAborted records the hard stop, once: intake closes and running jobs'
+// contexts are cancelled. It calls no hook.
+func (p *Pool[T]) markAborted(err error, reason DropReason) {
 	p.abortOnce.Do(func() {
 		p.abortErr, p.abortReason = err, reason
 		p.aborted.Store(true)
 		p.closeIntake()
 		p.cancelRun()
 		p.logWarn("workpool stopping hard", "reason", reason.String(), "err", err)
-		p.drain(reason, err)
-		p.signal()
 	})
 }
 
@@ -437,14 +445,17 @@ func (p *Pool[T]) abortByBase() { p.abort(p.base.Err(), ReasonCanceled) }
 // stopping reports whether the pool stopped hard, or is about to because its
 // base context ended. The worker asks before it starts each job: the
 // base context's watcher runs on its own goroutine and may not have
-// run yet when a handler that saw the cancellation returns.
+// run yet when a handler that saw the cancellation returns. It only marks the
+// stop and leaves the drain to the watcher: a drain calls OnDrop, which may
+// end the worker's goroutine (runtime.Goexit) while it holds a dequeued job
+// (testdata/fuzz/FuzzPool/hooks_goexit_worker_holding_job).
 func (p *Pool[T]) stopping() bool {
 	if p.aborted.Load() {
 		return true
 	}
 	select {
 	case <-p.baseDone:
-		p.abortByBase()
+		p.markAborted(p.base.Err(), ReasonCanceled)
 		return true
 	default:
 		return false
