@@ -37,7 +37,11 @@ func (p *Pool[T]) Stats() Stats {
 		s.Failed += w.failed.Load()
 		c := w.completed.Load()
 		s.Completed += c
-		s.Active += int(w.started.Load() - c)
+		// A worker runs at most one job. started - c may be 2 when the
+		// worker finished a job and started the next between the loads.
+		if w.started.Load() != c {
+			s.Active++
+		}
 	}
 	s.Queued = p.q.len()
 	s.Submitted = p.q.accepted()
