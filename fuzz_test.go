@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -68,6 +70,8 @@ type fuzzConfig struct {
 	metrics        bool // a counting Metrics, which also makes the pool read the clock
 	hookPanics     bool // OnDrop and OnError panic after recording
 	hookGoexit     bool // OnDrop and OnError call runtime.Goexit after recording, as t.FailNow would
+	logger         bool // a logger that discards, to run the logging paths
+	children       bool // jobOK handlers Submit a child job (jobError) from inside the pool
 	shortShutdown  bool // WithShutdownTimeout(times.short) instead of an hour
 	realTime       bool
 	actors         int
@@ -110,8 +114,8 @@ const maxFuzzOps = 48
 // decodeFuzz reads: byte 0 workers-1 (mod 8), byte 1 queue size-1 (mod 64),
 // byte 2 flags (bit 0 DropOldest, 1 job timeout, 2 start early, 3 metrics,
 // 4 and 5 both set: real time, 5 alone: hooks panic, 6-7 actors-1), byte 3
-// more flags (bit 0 short shutdown timeout, bit 1 hooks call Goexit), then
-// pairs: (actor<<4 | op, arg).
+// more flags (bit 0 short shutdown timeout, 1 hooks call Goexit, 2 logger,
+// 3 handlers submit child jobs), then pairs: (actor<<4 | op, arg).
 func decodeFuzz(data []byte) (fuzzConfig, [][]fuzzOp) {
 	at := func(i int) byte {
 		if i < len(data) {
@@ -131,6 +135,8 @@ func decodeFuzz(data []byte) (fuzzConfig, [][]fuzzOp) {
 		hookPanics:    flags&0x30 == 0x20,
 		shortShutdown: more&1 != 0,
 		hookGoexit:    more&2 != 0,
+		logger:        more&4 != 0,
+		children:      more&8 != 0,
 		actors:        1 + int(flags>>6),
 	}
 	script := make([][]fuzzOp, cfg.actors)
@@ -200,7 +206,9 @@ func newFuzzRun(cfg fuzzConfig, script [][]fuzzOp) *fuzzRun {
 	if cfg.realTime {
 		r.times = realTimes
 	}
-	r.jobs = make([]jobRecord, maxFuzzOps*16+1)
+	// Scripts submit at most maxFuzzOps*16 jobs; children stop at that id,
+	// plus one per running handler.
+	r.jobs = make([]jobRecord, 2*maxFuzzOps*16+16)
 	return r
 }
 
@@ -227,6 +235,9 @@ func (r *fuzzRun) run(t *testing.T) {
 	}
 	if r.cfg.jobTimeout {
 		opts = append(opts, workpool.WithJobTimeout(r.times.jobTimeout))
+	}
+	if r.cfg.logger {
+		opts = append(opts, workpool.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	}
 	if r.cfg.metrics {
 		r.metrics = &countingMetrics{}
@@ -300,14 +311,14 @@ func (r *fuzzRun) waitStopped() string {
 		if err != nil && err != context.DeadlineExceeded && err != context.Canceled && err != errPending {
 			r.failf("last Shutdown = %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(3 * time.Second): // under the fuzzer's 10s limit for one input
 		buf := make([]byte, 1<<20)
 		return fmt.Sprintf("Shutdown(Background) after release hangs; stacks:\n%s", buf[:runtime.Stack(buf, true)])
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(3 * time.Second)
 	for s := r.pool.Stats(); s.Active != 0 || s.Completed+s.Dropped != s.Submitted; s = r.pool.Stats() {
 		if time.Now().After(deadline) {
-			return fmt.Sprintf("pool not at rest 10s after release: %+v", s)
+			return fmt.Sprintf("pool not at rest 3s after release: %+v", s)
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
@@ -317,7 +328,7 @@ func (r *fuzzRun) waitStopped() string {
 // waitGoroutines waits for the goroutine count to come back to baseline:
 // timer callbacks and context.AfterFunc goroutines may still be finishing.
 func waitGoroutines(t *testing.T, baseline int) {
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(3 * time.Second)
 	for runtime.NumGoroutine() > baseline {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)
@@ -424,6 +435,10 @@ func (r *fuzzRun) handle(ctx context.Context, j fuzzJob) error {
 		r.returned.Add(1)
 	}()
 	switch j.kind {
+	case jobOK:
+		if r.cfg.children && r.nextID.Load() < maxFuzzOps*16 {
+			r.submit(jobError, false, 0) // from inside the pool, maybe during shutdown
+		}
 	case jobError:
 		return errFuzz
 	case jobPanic:
