@@ -601,7 +601,11 @@ func (r *fuzzRun) checkOnError(id int, j *jobRecord) {
 		ok = err == workpool.ErrGoexit
 	case jobBlock:
 		ok = err == context.DeadlineExceeded || err == context.Canceled
-	case jobOK, jobIgnore, jobHold:
+	case jobOK:
+		ok = err == workpool.ErrJobTimeout && r.cfg.jobTimeout ||
+			// Its child's Submit evicted a job whose OnDrop ended the handler.
+			err == workpool.ErrGoexit && r.cfg.children && r.cfg.hookGoexit && r.cfg.policy == workpool.DropOldest
+	case jobIgnore, jobHold:
 		ok = err == workpool.ErrJobTimeout && r.cfg.jobTimeout
 	}
 	if !ok {
