@@ -251,7 +251,7 @@ func (p *Pool[T]) SubmitWait(ctx context.Context, job T) error {
 			p.accepted()
 			if waited {
 				// The token that woke us may stand for more than one freed
-				// slot: pass it on (TestSubmitWaitPassesRoomOn).
+				// slot: pass it on (TestSubmitWaitMergedToken).
 				p.passRoom()
 			}
 			return nil

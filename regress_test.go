@@ -107,8 +107,8 @@ func TestStopHardWaitsForEvictionDrop(t *testing.T) {
 // stayed blocked with room in the queue until some later pop. The losing
 // interleaving (both callers between their failed push and their select when
 // the slots free) cannot be forced from outside the package, so this test
-// checks the scenario and repeats it; it does not reliably fail without the
-// fix.
+// checks the scenario and repeats it; TestSubmitWaitMergedToken (white-box)
+// builds the losing state directly and fails without the fix.
 func TestSubmitWaitPassesRoomOn(t *testing.T) {
 	for range 50 {
 		synctest.Test(t, func(t *testing.T) {
