@@ -50,3 +50,27 @@ func TestSubmitWaitMergedToken(t *testing.T) {
 		}
 	})
 }
+
+// TestStatsBoundsMidRead: Stats loads each counter separately, so a snapshot
+// can see a worker's started count a job or two past its completed count,
+// and the ring's tail more than size past the head it loaded first. Neither
+// may show as more running jobs than workers or more queued jobs than the
+// queue holds. The states are faked here: the real windows are nanoseconds.
+func TestStatsBoundsMidRead(t *testing.T) {
+	p, err := New(func(context.Context, int) error { return nil }, WithWorkers(1), WithQueueSize(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(context.Background())
+	// Worker 0 finished job 1 and started job 2 after completed was read.
+	p.workers[0].started.Store(2)
+	// Pops and pushes between the loads of head and tail.
+	p.q.tail.Store(7)
+	s := p.Stats()
+	if s.Active > s.Workers || s.Queued > s.QueueCapacity || p.QueueDepth() > s.QueueCapacity {
+		t.Errorf("Stats = %+v, QueueDepth() = %d; want Active <= Workers, Queued <= QueueCapacity", s, p.QueueDepth())
+	}
+	// Restore a consistent state for Shutdown.
+	p.workers[0].started.Store(0)
+	p.q.tail.Store(0)
+}
