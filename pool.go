@@ -237,7 +237,9 @@ func (p *Pool[T]) Submit(job T) error {
 		// Make room by evicting the oldest job, then try again: other
 		// submitters may take the room first.
 		if old, _, ok := p.q.pop(); ok {
-			p.drop(old, ReasonEvicted, ErrQueueFull)
+			// Intake may have closed since the pop: then Shutdown waits for
+			// this drop, so wake it (TestShutdownWaitsForEvictionDrop).
+			p.drop(old, ReasonEvicted, ErrQueueFull, true)
 		}
 	}
 }
@@ -255,10 +257,16 @@ func (p *Pool[T]) SubmitWait(ctx context.Context, job T) error {
 	if p.timed {
 		stamp = p.clock()
 	}
+	waited := false // woken by a room token, which may stand for several freed slots
 	for spin := 0; ; spin++ {
 		switch p.q.push(job, stamp) {
 		case pushed:
 			p.accepted()
+			if waited {
+				// The token that woke us may stand for more than one freed
+				// slot: pass it on (TestSubmitWaitMergedToken).
+				p.passRoom()
+			}
 			return nil
 		case pushClosed:
 			return p.reject(ReasonClosed, ErrClosed)
@@ -272,6 +280,7 @@ func (p *Pool[T]) SubmitWait(ctx context.Context, job T) error {
 		if err := p.waitForRoom(ctx, job, stamp); err != errRetry {
 			return err
 		}
+		waited = true
 	}
 }
 
@@ -437,14 +446,22 @@ func (p *Pool[T]) closeIntake() time.Time {
 // abort stops the pool hard, once: intake closes, running jobs' contexts are
 // cancelled, and every job not yet started is dropped with reason and err.
 func (p *Pool[T]) abort(err error, reason DropReason) {
+	p.markAborted(err, reason)
+	// Every caller drains (pops are safe to race), so that the drain never
+	// depends on one goroutine that an OnDrop hook might end.
+	p.drain(p.abortReason, p.abortErr)
+	p.signal()
+}
+
+// markAborted records the hard stop, once: intake closes and running jobs'
+// contexts are cancelled. It calls no hook.
+func (p *Pool[T]) markAborted(err error, reason DropReason) {
 	p.abortOnce.Do(func() {
 		p.abortErr, p.abortReason = err, reason
 		p.aborted.Store(true)
 		p.closeIntake()
 		p.cancelRun()
 		p.logWarn("workpool stopping hard", "reason", reason.String(), "err", err)
-		p.drain(reason, err)
-		p.signal()
 	})
 }
 
@@ -454,29 +471,45 @@ func (p *Pool[T]) abortByBase() { p.abort(p.base.Err(), ReasonCanceled) }
 // stopping reports whether the pool stopped hard, or is about to because its
 // base context ended. The worker asks before it starts each job: the
 // base context's watcher runs on its own goroutine and may not have
-// run yet when a handler that saw the cancellation returns.
+// run yet when a handler that saw the cancellation returns. It only marks the
+// stop and leaves the drain to the watcher: a drain calls OnDrop, which may
+// end the worker's goroutine (runtime.Goexit) while it holds a dequeued job
+// (testdata/fuzz/FuzzPool/hooks_goexit_worker_holding_job).
 func (p *Pool[T]) stopping() bool {
 	if p.aborted.Load() {
 		return true
 	}
 	select {
 	case <-p.baseDone:
-		p.abortByBase()
+		p.markAborted(p.base.Err(), ReasonCanceled)
 		return true
 	default:
 		return false
 	}
 }
 
-// drain drops every queued job. Intake must be closed.
+// drain drops every queued job. Intake must be closed. The caller signals
+// once it returns; if OnDrop ends the goroutine instead (runtime.Goexit, as
+// t.FailNow does), a new goroutine finishes the drain and signals, or the
+// jobs left in the queue would never be accounted for (TestHookGoexit).
 func (p *Pool[T]) drain(reason DropReason, err error) {
+	drained := false
+	defer func() {
+		if !drained {
+			go func() {
+				p.drain(reason, err)
+				p.signal()
+			}()
+		}
+	}()
 	for {
 		job, _, ok := p.q.pop()
 		if ok {
-			p.drop(job, reason, err)
+			p.drop(job, reason, err, false)
 			continue
 		}
 		if !p.q.pending() {
+			drained = true
 			return
 		}
 		// A push that claimed its place before intake closed is still

@@ -18,20 +18,20 @@ import (
 
 // Jobs of the scripted workload.
 const (
-	jobOK = iota
-	jobFail
-	jobPanic
-	jobHold // reports its start on the gate and waits for its release
+	scriptOK = iota
+	scriptFail
+	scriptPanic
+	scriptHold // reports its start on the gate and waits for its release
 )
 
 func scriptHandler(g *gate) workpool.Handler[int] {
 	return func(ctx context.Context, n int) error {
 		switch n {
-		case jobFail:
+		case scriptFail:
 			return errors.New("failed")
-		case jobPanic:
+		case scriptPanic:
 			panic("boom")
-		case jobHold:
+		case scriptHold:
 			return g.handle(ctx, n)
 		}
 		return nil
@@ -91,7 +91,7 @@ func TestPrometheusScripted(t *testing.T) {
 	email := newPool(t, scriptHandler(emailGate), workpool.WithWorkers(1), workpool.WithQueueSize(2),
 		workpool.WithMetrics(newMetrics(t, reg, seedOpts("email"))))
 	email.Start()
-	for _, j := range []int{jobOK, jobOK, jobFail, jobPanic, jobHold} {
+	for _, j := range []int{scriptOK, scriptOK, scriptFail, scriptPanic, scriptHold} {
 		if err := email.SubmitWait(context.Background(), j); err != nil {
 			t.Fatalf("SubmitWait(%d) = %v", j, err)
 		}
@@ -99,12 +99,12 @@ func TestPrometheusScripted(t *testing.T) {
 	// One worker: once the holder starts, every earlier job is accounted for.
 	recv(t, emailGate.started, "the holder")
 	for range 2 {
-		wantErr(t, "Submit with room", email.Submit(jobOK), nil)
+		wantErr(t, "Submit with room", email.Submit(scriptOK), nil)
 	}
 	for range 3 {
-		wantErr(t, "Submit on a full queue", email.Submit(jobOK), workpool.ErrQueueFull)
+		wantErr(t, "Submit on a full queue", email.Submit(scriptOK), workpool.ErrQueueFull)
 	}
-	wantErr(t, "SubmitWait(canceled) on a full queue", email.SubmitWait(canceled, jobOK), context.Canceled)
+	wantErr(t, "SubmitWait(canceled) on a full queue", email.SubmitWait(canceled, scriptOK), context.Canceled)
 
 	busy := `
 # HELP notification_worker_pool_active_workers Workers running a job now.
@@ -124,27 +124,27 @@ notification_worker_pool_queue_depth{pool="email"} 2
 	close(emailGate.release)
 	// Waits for the holder to finish; reports the earlier stop's error.
 	wantErr(t, "second Shutdown", email.Shutdown(context.Background()), context.Canceled)
-	wantErr(t, "Submit after Shutdown", email.Submit(jobOK), workpool.ErrClosed)
+	wantErr(t, "Submit after Shutdown", email.Submit(scriptOK), workpool.ErrClosed)
 
 	// sms evicts the oldest queued job when full.
 	smsGate := newGate()
 	sms := newPool(t, scriptHandler(smsGate), workpool.WithWorkers(1), workpool.WithQueueSize(1),
 		workpool.WithDropPolicy(workpool.DropOldest), workpool.WithMetrics(newMetrics(t, reg, seedOpts("sms"))))
 	sms.Start()
-	wantErr(t, "Submit", sms.Submit(jobHold), nil)
+	wantErr(t, "Submit", sms.Submit(scriptHold), nil)
 	recv(t, smsGate.started, "the holder")
 	for range 3 {
-		wantErr(t, "Submit under DropOldest", sms.Submit(jobOK), nil)
+		wantErr(t, "Submit under DropOldest", sms.Submit(scriptOK), nil)
 	}
 	close(smsGate.release)
 	shutdown(t, sms)
-	wantErr(t, "Submit after Shutdown", sms.Submit(jobOK), workpool.ErrClosed)
+	wantErr(t, "Submit after Shutdown", sms.Submit(scriptOK), workpool.ErrClosed)
 
 	// push is shut down without ever starting: its queued jobs are dropped.
 	push := newPool(t, scriptHandler(nil), workpool.WithWorkers(3), workpool.WithQueueSize(4),
 		workpool.WithMetrics(newMetrics(t, reg, seedOpts("push"))))
 	for range 2 {
-		wantErr(t, "Submit before Start", push.Submit(jobOK), nil)
+		wantErr(t, "Submit before Start", push.Submit(scriptOK), nil)
 	}
 	shutdown(t, push)
 

@@ -136,12 +136,13 @@ func (r *ring[T]) index(pos uint64) uint64 {
 	return i
 }
 
-// len is the number of accepted jobs not yet popped. It is exact at rest and
-// never negative.
+// len is the number of accepted jobs not yet popped. It is exact at rest,
+// never negative and never more than size (pops and pushes between the two
+// loads could make t - h exceed it).
 func (r *ring[T]) len() int {
 	h := r.head.Load() // head first: tail can only have grown since
 	t := r.tail.Load() &^ closedBit
-	return int(t - h)
+	return int(min(t-h, r.size))
 }
 
 // pending reports whether a job has been accepted and not yet popped (it may

@@ -116,7 +116,7 @@ func (p *Pool[T]) work(w *worker) {
 		if p.stopping() {
 			// Dequeued after a hard stop: it must not run.
 			w.idle()
-			p.drop(job, p.abortReason, p.abortErr)
+			p.drop(job, p.abortReason, p.abortErr, true)
 			break
 		}
 		p.run(w, job, stamp)
@@ -245,35 +245,52 @@ func (p *Pool[T]) run(w *worker, job T, stamp int64) {
 	returned = true
 }
 
-// finish reports a finished job and counts it.
+// finish reports a finished job and counts it. The counting comes after
+// OnError in a defer, so that a hook calling runtime.Goexit (as t.FailNow
+// does) cannot leave the job uncounted (TestHookGoexit).
 func (p *Pool[T]) finish(w *worker, job T, err error, outcome Outcome, ran time.Duration) {
 	if err != nil {
-		if p.onError != nil {
-			p.callHook("OnError", p.onError, job, err)
-		}
 		if p.log != nil {
 			p.log.Warn("workpool job failed", "outcome", outcome.String(), "err", err)
 		}
+		if p.onError != nil {
+			defer p.count(w, true, outcome, ran)
+			p.callHook("OnError", p.onError, job, err)
+			return
+		}
 	}
+	p.count(w, err != nil, outcome, ran)
+}
+
+// count records a finished job, in the order Stats relies on (see worker).
+func (p *Pool[T]) count(w *worker, failed bool, outcome Outcome, ran time.Duration) {
 	p.metrics.JobFinished(ran, outcome)
 	w.pendingDone = true
-	w.pendFailed = err != nil
+	w.pendFailed = failed
 	w.pendPanic = outcome == OutcomePanic
 }
 
-// drop hands an accepted job that will not run to OnDrop and counts it.
-func (p *Pool[T]) drop(job T, reason DropReason, err error) {
-	if p.onDrop != nil {
-		p.callHook("OnDrop", p.onDrop, job, err)
-	}
+// drop hands an accepted job that will not run to OnDrop and counts it once
+// OnDrop has returned: Shutdown waits for the count. With wake it then
+// signals Shutdown if intake is closed, as Shutdown may be waiting for this
+// very drop. The count and the signal are deferred past OnDrop so that a hook
+// calling runtime.Goexit cannot skip them (TestHookGoexit).
+func (p *Pool[T]) drop(job T, reason DropReason, err error, wake bool) {
 	p.metrics.JobDropped(reason)
 	if p.log != nil {
 		p.log.Warn("workpool dropped a job", "reason", reason.String(), "err", err)
 	}
-	p.dropped.Add(1) // after OnDrop returned: Shutdown waits for this count
-	if p.q.closed() {
-		// Shutdown may be waiting for this job to be accounted for (an
-		// eviction racing the end of a drain, or a drop after a hard stop).
+	if p.onDrop != nil {
+		defer p.countDrop(wake)
+		p.callHook("OnDrop", p.onDrop, job, err)
+		return
+	}
+	p.countDrop(wake)
+}
+
+func (p *Pool[T]) countDrop(wake bool) {
+	p.dropped.Add(1)
+	if wake && p.q.closed() {
 		p.signal()
 	}
 }

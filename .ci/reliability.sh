@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Reliability checks for workpool (issue 6), run by .ci/run after the unit
+# tests (which already replay the FuzzPool seed corpus and run the stress and
+# soak tests scaled for -race):
+#   1. the stress and soak tests at full size without the race detector
+#      (1e6 and 1e7 jobs, a few seconds);
+#   2. the FuzzPool fuzzer for a bounded time (FUZZTIME, default 60s).
+# A fuzzer crash fails the script. Go has then written the failing input under
+# testdata/fuzz/FuzzPool/; its path is printed: fix the bug and commit the
+# input with the fix, so plain `go test` replays it from then on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzztime=${FUZZTIME:-60s}
+corpus=testdata/fuzz/FuzzPool
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "stress and soak at full size (no -race)"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! go test -run '^(TestStress|TestSoak)$' -count=1 -v . >"$log" 2>&1; then
+	cat "$log"; exit 1
+fi
+grep -E '^\s+(stress|soak)_test.go|^--- |^ok' "$log"
+
+step "fuzz: go test -run '^\$' -fuzz '^FuzzPool\$' -fuzztime $fuzztime"
+before=$(ls "$corpus" | sort)
+status=0
+go test -run '^$' -fuzz '^FuzzPool$' -fuzztime "$fuzztime" ${FUZZ_PARALLEL:+-parallel "$FUZZ_PARALLEL"} . || status=$?
+after=$(ls "$corpus" | sort)
+found=$(comm -13 <(printf '%s\n' "$before") <(printf '%s\n' "$after"))
+if [ "$status" -ne 0 ] || [ -n "$found" ]; then
+	echo
+	echo "FuzzPool failed (exit status $status)."
+	for f in $found; do
+		echo "failing input: $corpus/$f"
+		echo "  replay with: go test -run 'FuzzPool/$f' ."
+	done
+	exit 1
+fi
+echo "FuzzPool: no failure in $fuzztime"
