@@ -57,12 +57,12 @@ func TestTwoConsumersShareWorkExactlyOnce(t *testing.T) {
 	}
 	_, js := connect(t, srv.ClientURL())
 	queue(t, js, natsq.QueueConfig{})
-	stops := []func() (error, time.Duration){run(t, consumers[0]), run(t, consumers[1])}
+	stops := []func() (time.Duration, error){run(t, consumers[0]), run(t, consumers[1])}
 	ids := publish(t, js, "share", n, nil)
 
 	l.wait(t, 30*time.Second)
 	for i, stop := range stops {
-		if err, _ := stop(); err != nil {
+		if _, err := stop(); err != nil {
 			t.Errorf("consumer %d: Run = %v; want nil", i, err)
 		}
 	}
@@ -130,10 +130,10 @@ func TestKilledConsumerMessagesRedelivered(t *testing.T) {
 		t.Errorf("B saw %d redeliveries; want at least the 4 messages A held", got)
 	}
 	close(release)
-	if err, _ := stopA(); err != nil {
+	if _, err := stopA(); err != nil {
 		t.Errorf("A: Run = %v; want nil", err)
 	}
-	if err, _ := stopB(); err != nil {
+	if _, err := stopB(); err != nil {
 		t.Errorf("B: Run = %v; want nil", err)
 	}
 	l.atLeastOnce(t, ids)
@@ -227,7 +227,7 @@ func TestTransientErrorsRetriedUntilSuccessOrMaxDeliver(t *testing.T) {
 	}
 	settled.wait(t, 10*time.Second)
 	eventually(t, 5*time.Second, "queue drained", drained(t, js))
-	if err, _ := stop(); err != nil {
+	if _, err := stop(); err != nil {
 		t.Errorf("Run = %v; want nil", err)
 	}
 
@@ -292,7 +292,7 @@ func TestPermanentAndUndecodableTerminated(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "queue drained", drained(t, js))
-	if err, _ := stop(); err != nil {
+	if _, err := stop(); err != nil {
 		t.Errorf("Run = %v; want nil", err)
 	}
 	s := c.Stats()
@@ -382,7 +382,7 @@ func TestGracefulShutdownHandsBackUnstarted(t *testing.T) {
 	var runErr error
 	var took time.Duration
 	go func() {
-		runErr, took = stopA()
+		took, runErr = stopA()
 		close(stopped)
 	}()
 	// A naks its 4 queued messages at once; B takes them and the other 5.
@@ -414,7 +414,7 @@ func TestGracefulShutdownHandsBackUnstarted(t *testing.T) {
 		t.Errorf("A: Acked, Naked[shutdown], InFlight = %d, %d, %d; want 1, 4, 0",
 			s.Acked, s.Naked[natsq.NakShutdown], s.InFlight)
 	}
-	if err, _ := stopB(); err != nil {
+	if _, err := stopB(); err != nil {
 		t.Errorf("B: Run = %v; want nil", err)
 	}
 	eventually(t, 5*time.Second, "queue drained", drained(t, jsA))
@@ -449,7 +449,7 @@ func TestServerRestartLosesNothing(t *testing.T) {
 	l.wait(t, 30*time.Second)
 	l.atLeastOnce(t, ids)
 	eventually(t, 10*time.Second, "queue drained", drained(t, js))
-	if err, _ := stop(); err != nil {
+	if _, err := stop(); err != nil {
 		t.Errorf("Run = %v; want nil", err)
 	}
 	s := c.Stats()

@@ -86,7 +86,7 @@ func publish(t testing.TB, js jetstream.JetStream, prefix string, n int, mod fun
 
 // run starts c.Run and returns a function that cancels it and returns its
 // result and how long it took to return.
-func run[T any](t testing.TB, c *natsq.Consumer[T]) (stop func() (error, time.Duration)) {
+func run[T any](t testing.TB, c *natsq.Consumer[T]) (stop func() (time.Duration, error)) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -94,7 +94,7 @@ func run[T any](t testing.TB, c *natsq.Consumer[T]) (stop func() (error, time.Du
 	var once sync.Once
 	var err error
 	var took time.Duration
-	stop = func() (error, time.Duration) {
+	stop = func() (time.Duration, error) {
 		once.Do(func() {
 			start := time.Now()
 			cancel()
@@ -105,7 +105,7 @@ func run[T any](t testing.TB, c *natsq.Consumer[T]) (stop func() (error, time.Du
 			}
 			took = time.Since(start)
 		})
-		return err, took
+		return took, err
 	}
 	t.Cleanup(func() { stop() })
 	return stop
