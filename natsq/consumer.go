@@ -134,7 +134,10 @@ func NewConsumer[T any](js jetstream.JetStream, cons jetstream.Consumer, handler
 		return nil, err
 	}
 	ps := c.pool.Stats()
-	c.t = newTracker(ps.Workers + ps.QueueCapacity)
+	// Fetch once a queue's worth of room is free: every worker may still be
+	// busy, so the round trip overlaps their work, and each request asks for
+	// many messages rather than one per finished job.
+	c.t = newTracker(ps.Workers+ps.QueueCapacity, ps.QueueCapacity)
 	if b, ok := s.metrics.(StatsBinder); ok {
 		if err := b.Bind(c.Stats); err != nil {
 			return nil, err
@@ -221,6 +224,7 @@ func (c *Consumer[T]) fetchLoop(ctx context.Context) {
 		if n == 0 || ctx.Err() != nil {
 			return
 		}
+		c.c.fetches.Add(1)
 		err := c.fetch(ctx, n)
 		if err == nil {
 			retry = minRetry

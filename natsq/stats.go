@@ -23,6 +23,7 @@ type Stats struct {
 	Heartbeats   uint64
 	AckFailures  uint64
 	FetchErrors  uint64
+	Fetches      uint64 // fetch requests sent
 
 	Pool workpool.Stats // the consumer's pool
 }
@@ -57,6 +58,7 @@ type counters struct {
 	heartbeats   atomic.Uint64
 	ackFailures  atomic.Uint64
 	fetchErrors  atomic.Uint64
+	fetches      atomic.Uint64 // not an event: Stats only
 }
 
 func (c *counters) Fetched()            { c.fetched.Add(1); c.m.Fetched() }
@@ -82,4 +84,5 @@ func (c *counters) fill(s *Stats) {
 	s.Heartbeats = c.heartbeats.Load()
 	s.AckFailures = c.ackFailures.Load()
 	s.FetchErrors = c.fetchErrors.Load()
+	s.Fetches = c.fetches.Load()
 }

@@ -32,6 +32,7 @@ const (
 // sends its Ack, Nak or Term.
 type tracker struct {
 	capacity int
+	batch    int           // the fetch loop waits for this much room; 1 <= batch <= capacity
 	room     chan struct{} // cap 1: a message was settled while the fetch loop waits for room
 
 	mu       sync.Mutex
@@ -40,8 +41,8 @@ type tracker struct {
 	stopping bool // guarded by mu; no job may be added once set
 }
 
-func newTracker(capacity int) *tracker {
-	t := &tracker{capacity: capacity, room: make(chan struct{}, 1)}
+func newTracker(capacity, batch int) *tracker {
+	t := &tracker{capacity: capacity, batch: max(1, min(batch, capacity)), room: make(chan struct{}, 1)}
 	t.head.prev, t.head.next = &t.head, &t.head
 	return t
 }
@@ -98,7 +99,7 @@ func (t *tracker) unlinkLocked(j *job) {
 	t.held--
 }
 
-// free waits until at least one more message may be held and returns how
+// free waits until at least batch more messages may be held and returns how
 // many, or returns 0 once stopping or when done is closed.
 func (t *tracker) free(done <-chan struct{}) int {
 	for {
@@ -108,7 +109,7 @@ func (t *tracker) free(done <-chan struct{}) int {
 		if stopping {
 			return 0
 		}
-		if n > 0 {
+		if n >= t.batch {
 			return n
 		}
 		select {
