@@ -456,3 +456,70 @@ func TestServerRestartLosesNothing(t *testing.T) {
 	t.Logf("across the restart: %d fetched, %d acked, %d redelivered, %d fetch errors, %d ack failures",
 		s.Fetched, s.Acked, s.Redelivered, s.FetchErrors, s.AckFailures)
 }
+
+// Past the pool's shutdown deadline, Run cancels running handlers, naks the
+// messages they hold for redelivery at once, and returns the deadline error.
+func TestShutdownDeadlineNaksRunning(t *testing.T) {
+	srv := startServer(t, embedded.Options{})
+	_, js := connect(t, srv.ClientURL())
+	cons := queue(t, js, natsq.QueueConfig{AckWait: 30 * time.Second})
+	started := make(chan struct{}, 4)
+	stubborn := make(chan struct{})
+	c := newConsumer(t, js, cons, func(ctx context.Context, m natsq.Message[job]) error {
+		started <- struct{}{}
+		if m.Value.ID == "deadline-0" {
+			<-stubborn // ignores its context
+			return nil
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}, append(fast(2, 1), natsq.WithPoolOptions(workpool.WithShutdownTimeout(100*time.Millisecond)))...)
+	publish(t, js, "deadline", 2, nil)
+	stop := run(t, c)
+	<-started
+	<-started
+	took, err := stop()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Run = %v; want context.DeadlineExceeded", err)
+	}
+	if took > 2*time.Second {
+		t.Errorf("Run took %v; want about the 100ms shutdown timeout plus a fetch", took)
+	}
+	if s := c.Stats(); s.Naked[natsq.NakShutdown] != 2 || s.InFlight != 0 || s.Acked != 0 {
+		t.Errorf("Naked[shutdown], InFlight, Acked = %d, %d, %d; want 2, 0, 0", s.Naked[natsq.NakShutdown], s.InFlight, s.Acked)
+	}
+	close(stubborn) // its late result is discarded
+	// Both are available again at once, not after the 30s AckWait.
+	l := newLedger(2)
+	c2 := newConsumer(t, js, cons, func(ctx context.Context, m natsq.Message[job]) error {
+		l.done(m.Value.ID)
+		return nil
+	}, fast(2, 2)...)
+	run(t, c2)
+	l.wait(t, 5*time.Second)
+}
+
+// A panicking handler is recovered by the pool; its message is naked for a
+// retry and the pool counts the panic.
+func TestPanicNaksForRetry(t *testing.T) {
+	srv := startServer(t, embedded.Options{})
+	_, js := connect(t, srv.ClientURL())
+	cons := queue(t, js, natsq.QueueConfig{AckWait: 5 * time.Second})
+	l := newLedger(1)
+	c := newConsumer(t, js, cons, func(ctx context.Context, m natsq.Message[job]) error {
+		if m.Attempt == 1 {
+			panic("boom")
+		}
+		l.done(m.Value.ID)
+		return nil
+	}, fast(1, 1)...)
+	publish(t, js, "panic", 1, nil)
+	stop := run(t, c)
+	l.wait(t, 5*time.Second)
+	if _, err := stop(); err != nil {
+		t.Errorf("Run = %v; want nil", err)
+	}
+	if s := c.Stats(); s.Naked[natsq.NakError] != 1 || s.Acked != 1 || s.Pool.Panicked != 1 {
+		t.Errorf("Naked[error], Acked, Pool.Panicked = %d, %d, %d; want 1, 1, 1", s.Naked[natsq.NakError], s.Acked, s.Pool.Panicked)
+	}
+}

@@ -7,9 +7,9 @@ import (
 )
 
 // Stats is a snapshot of a consumer's state and counters, from
-// [Consumer.Stats]. Each field is read separately while the consumer works;
-// at rest, Fetched == Acked + Naked + Termed + InFlight, where Naked and
-// Termed are the sums over their reasons.
+// [Consumer.Stats]. Each field is read separately while the consumer works.
+// At rest, and when no acknowledgement failed, Fetched == Acked +
+// TotalNaked() + TotalTermed() + InFlight.
 type Stats struct {
 	InFlight int // messages fetched and not yet acked, naked or termed
 	Capacity int // the most messages held at once: the pool's workers plus queue size
@@ -21,8 +21,8 @@ type Stats struct {
 	Termed       [numTermReasons]uint64 // indexed by TermReason
 	DeadLettered uint64
 	Heartbeats   uint64
-	AckFailures  uint64
-	FetchErrors  uint64
+	AckFailures  uint64 // Ack, Nak, Term or InProgress not sent; the server redelivers after AckWait
+	FetchErrors  uint64 // failed fetch requests, retried
 	Fetches      uint64 // fetch requests sent
 
 	Pool workpool.Stats // the consumer's pool
