@@ -28,6 +28,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	for _, held := range []int{16, 64} {
 		b.Run(fmt.Sprintf("bare/batch=%d", held), func(b *testing.B) {
 			cons := benchQueue(b, srv)
+			b.ReportAllocs()
 			b.ResetTimer()
 			start, cpu := time.Now(), cpuTime()
 			for got := 0; got < b.N; {
@@ -66,6 +67,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			ran := make(chan error, 1)
+			b.ReportAllocs()
 			b.ResetTimer()
 			start, cpu := time.Now(), cpuTime()
 			go func() { ran <- c.Run(ctx) }()
