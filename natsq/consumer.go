@@ -249,8 +249,10 @@ func (c *Consumer[T]) fetch(ctx context.Context, n int) error {
 	// The request has its own deadline and is not cancelled with ctx: a fetch
 	// cut short unsubscribes while the server may already be sending, and
 	// those messages would sit out AckWait. Shutdown waits for it instead.
-	// (FetchContext alone, not with FetchMaxWait, which nats.go rejects; the
-	// server expires the request a little before the deadline.)
+	// (FetchContext alone, not with FetchMaxWait, which nats.go rejects. The
+	// server expires the request at 90% of the time left, so its last
+	// messages and the expiry notice arrive before the deadline unless this
+	// process lags by a tenth of the fetch timeout.)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout)
 	defer cancel()
 	batch, err := c.cons.Fetch(n, jetstream.FetchContext(fctx))
@@ -280,6 +282,11 @@ func (c *Consumer[T]) accept(ctx context.Context, m jetstream.Msg) {
 	// slow the loop, never lose a message.
 	if err := c.pool.SubmitWait(ctx, j); err != nil {
 		c.nak(j, 0, NakShutdown)
+		if errors.Is(err, workpool.ErrClosed) {
+			// The pool stopped by itself (its base context from
+			// WithPoolOptions ended): fetching more would only nak it.
+			c.handBack(c.t.stop(jobQueued))
+		}
 	}
 }
 

@@ -15,10 +15,11 @@ import (
 	"github.com/workpool-go/workpool/natsq/embedded"
 )
 
-// fast keeps tests quick: short fetches and retry delays.
+// fast keeps tests quick: short fetches (shutdown waits for the one in
+// progress) and retry delays.
 func fast(workers, queue int) []natsq.ConsumerOption {
 	return []natsq.ConsumerOption{
-		natsq.WithFetchTimeout(200 * time.Millisecond),
+		natsq.WithFetchTimeout(400 * time.Millisecond),
 		natsq.WithBackoff(func(int) time.Duration { return 10 * time.Millisecond }),
 		natsq.WithPoolOptions(workpool.WithWorkers(workers), workpool.WithQueueSize(queue)),
 	}
@@ -522,4 +523,48 @@ func TestPanicNaksForRetry(t *testing.T) {
 	if s := c.Stats(); s.Naked[natsq.NakError] != 1 || s.Acked != 1 || s.Pool.Panicked != 1 {
 		t.Errorf("Naked[error], Acked, Pool.Panicked = %d, %d, %d; want 1, 1, 1", s.Naked[natsq.NakError], s.Acked, s.Pool.Panicked)
 	}
+}
+
+// A pool stopped by its own base context ends the fetch loop: Run hands the
+// messages back and returns the pool's error instead of fetching and naking
+// forever.
+func TestPoolStoppedByItsContextEndsRun(t *testing.T) {
+	srv := startServer(t, embedded.Options{})
+	_, js := connect(t, srv.ClientURL())
+	cons := queue(t, js, natsq.QueueConfig{AckWait: 30 * time.Second})
+	poolCtx, stopPool := context.WithCancel(context.Background())
+	started := make(chan struct{}, 1)
+	c := newConsumer(t, js, cons, func(ctx context.Context, m natsq.Message[job]) error {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}, append(fast(1, 1), natsq.WithPoolOptions(workpool.WithContext(poolCtx)))...)
+	publish(t, js, "poolctx", 5, nil)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(context.Background()) }()
+	<-started
+	stopPool()
+	// The next fetch finds the pool closed and ends the loop.
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v; want context.Canceled from the pool", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run kept going after its pool stopped")
+	}
+	if s := c.Stats(); s.InFlight != 0 || s.Acked != 0 {
+		t.Errorf("InFlight, Acked = %d, %d; want 0, 0", s.InFlight, s.Acked)
+	}
+	// Handed back, not left for the 30s AckWait: a new consumer gets all 5 now.
+	l := newLedger(5)
+	c2 := newConsumer(t, js, cons, func(ctx context.Context, m natsq.Message[job]) error {
+		l.done(m.Value.ID)
+		return nil
+	}, fast(2, 2)...)
+	run(t, c2)
+	l.wait(t, 5*time.Second)
 }

@@ -10,8 +10,8 @@ package natsq
 type Metrics interface {
 	// Fetched is called once for each message received from the server.
 	Fetched()
-	// Redelivered is called for each fetched message that the server had
-	// delivered before (its attempt number is above 1).
+	// Redelivered is called for each message whose handler starts on a
+	// redelivery (attempt number above 1).
 	Redelivered()
 	// Acked is called for each message acknowledged after its handler
 	// succeeded.

@@ -15,7 +15,7 @@ type Stats struct {
 	Capacity int // the most messages held at once: the pool's workers plus queue size
 
 	Fetched      uint64
-	Redelivered  uint64 // of Fetched: attempt above 1
+	Redelivered  uint64 // handlers started on an attempt above 1
 	Acked        uint64
 	Naked        [numNakReasons]uint64  // indexed by NakReason
 	Termed       [numTermReasons]uint64 // indexed by TermReason
