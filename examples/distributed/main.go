@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -175,9 +176,13 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		wg.Wait()
 		return err
 	}
+	// Message IDs must be unique per job: the stream drops a repeated ID
+	// within its duplicate window (2 minutes), even across runs, so the run
+	// is part of the ID.
+	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
 	items := make([]natsq.Item[Job], cfg.jobs)
 	for i := range items {
-		items[i] = natsq.Item[Job]{ID: fmt.Sprintf("thumb-%d", i), Value: Job{ID: i, Flaky: cfg.flaky > 0 && i%cfg.flaky == 0}}
+		items[i] = natsq.Item[Job]{ID: fmt.Sprintf("%s-thumb-%d", runID, i), Value: Job{ID: i, Flaky: cfg.flaky > 0 && i%cfg.flaky == 0}}
 	}
 	err = p.EnqueueAll(ctx, items)
 	if err == nil {
