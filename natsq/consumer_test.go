@@ -428,7 +428,7 @@ func TestServerRestartLosesNothing(t *testing.T) {
 	srv := startServer(t, embedded.Options{StoreDir: dir})
 	port := srv.Port()
 	const n = 300
-	l := newLedger(n)
+	l := newLedger(n + 1)
 	third := make(chan struct{})
 	var once sync.Once
 	_, js := connect(t, srv.ClientURL())
@@ -445,7 +445,24 @@ func TestServerRestartLosesNothing(t *testing.T) {
 	stop := run(t, c)
 	<-third
 	srv.Shutdown()
+	// A producer publishing while the server is down retries until it is
+	// back; the same message ID makes a retry of a stored publish a no-op.
+	p, err := natsq.NewProducer[job](js, "jobs.late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err := p.Enqueue(ctx, "late", job{ID: "late"})
+		published <- err
+	}()
 	startServer(t, embedded.Options{StoreDir: dir, Port: port})
+	if err := <-published; err != nil {
+		t.Fatalf("Enqueue across the restart: %v", err)
+	}
+	ids = append(ids, "late")
 
 	l.wait(t, 30*time.Second)
 	l.atLeastOnce(t, ids)
