@@ -1,0 +1,314 @@
+// Command distributed shows pools on several machines sharing one durable
+// queue: it starts an embedded JetStream server (or connects to -nats), runs
+// two consumers ("replicas", each with its own connection and pool) on one
+// durable consumer, enqueues jobs, some of which fail on their first attempt
+// and are retried, and reports that every job completed exactly once. It
+// serves Prometheus metrics on -metrics while it runs and prints them at the
+// end.
+//
+//	go run . -jobs 2000
+//	go run . -nats nats://127.0.0.1:4222 -metrics 127.0.0.1:9464
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/workpool-go/workpool"
+	"github.com/workpool-go/workpool/natsq"
+	"github.com/workpool-go/workpool/natsq/embedded"
+)
+
+// Job is the work item: render one thumbnail, say.
+type Job struct {
+	ID    int  `json:"id"`
+	Flaky bool `json:"flaky,omitempty"` // fails on its first attempt
+}
+
+// config is what the flags set.
+type config struct {
+	natsURL  string // "" starts an embedded server
+	jobs     int
+	workers  int
+	flaky    int // every flaky-th job fails its first attempt; 0 for none
+	metrics  string
+	jobTime  time.Duration
+	deadline time.Duration
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.natsURL, "nats", "", "NATS URL to connect to; empty starts an embedded JetStream server")
+	flag.IntVar(&cfg.jobs, "jobs", 1000, "jobs to enqueue")
+	flag.IntVar(&cfg.workers, "workers", 4, "workers per replica")
+	flag.IntVar(&cfg.flaky, "flaky", 10, "every n-th job fails its first attempt (0: none)")
+	flag.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus metrics on this loopback address while running, e.g. 127.0.0.1:9464")
+	flag.DurationVar(&cfg.jobTime, "job-time", time.Millisecond, "how long one job takes")
+	flag.DurationVar(&cfg.deadline, "deadline", 2*time.Minute, "give up after this long")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run is the whole demo; it returns an error unless every job completed
+// exactly once.
+func run(ctx context.Context, cfg config, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.deadline)
+	defer cancel()
+	url := cfg.natsURL
+	if url == "" {
+		srv, err := embedded.Start(embedded.Options{})
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown()
+		url = srv.ClientURL()
+		fmt.Fprintf(out, "embedded JetStream server at %s\n", url)
+	}
+	reg := prometheus.NewRegistry()
+	if cfg.metrics != "" {
+		stopMetrics, err := serveMetrics(cfg.metrics, reg, out)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+
+	qcfg := natsq.QueueConfig{
+		Stream: "WORKPOOL_DEMO", Subjects: []string{"workpool.demo.>"}, Consumer: "demo-workers",
+		AckWait: 5 * time.Second, MaxDeliver: 5, MaxAckPending: 256,
+	}
+	led := newLedger(cfg.jobs)
+	handler := func(ctx context.Context, m natsq.Message[Job]) error {
+		select {
+		case <-time.After(cfg.jobTime): // the work
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if m.Value.Flaky && m.Attempt == 1 {
+			return errors.New("flaky: try again")
+		}
+		led.done(m.Value.ID)
+		return nil
+	}
+
+	// Two replicas: each its own connection, pool and metrics.
+	var replicas []*natsq.Consumer[Job]
+	for _, name := range []string{"a", "b"} {
+		nc, err := nats.Connect(url, nats.Name("replica-"+name), nats.MaxReconnects(-1))
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		cons, err := natsq.Setup(ctx, js, qcfg)
+		if err != nil {
+			return err
+		}
+		m, err := natsq.NewPrometheusMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"replica": name}, reg))
+		if err != nil {
+			return err
+		}
+		c, err := natsq.NewConsumer(js, cons, handler,
+			natsq.WithMetrics(m),
+			natsq.WithBackoff(func(int) time.Duration { return 50 * time.Millisecond }),
+			natsq.WithFetchTimeout(250*time.Millisecond),
+			natsq.WithPoolOptions(workpool.WithWorkers(cfg.workers), workpool.WithQueueSize(cfg.workers)))
+		if err != nil {
+			return err
+		}
+		replicas = append(replicas, c)
+	}
+
+	// The producer: its own connection, as if on another machine.
+	nc, err := nats.Connect(url, nats.Name("producer"))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if st, err := js.Stream(ctx, qcfg.Stream); err == nil {
+		if err := st.Purge(ctx); err != nil { // leftovers of an earlier run would spoil the report
+			return err
+		}
+	}
+	runCtx, stopReplicas := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	runErrs := make([]error, len(replicas))
+	for i, c := range replicas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runErrs[i] = c.Run(runCtx)
+		}()
+	}
+	start := time.Now()
+	p, err := natsq.NewProducer[Job](js, "workpool.demo.thumbnail")
+	if err != nil {
+		stopReplicas()
+		wg.Wait()
+		return err
+	}
+	// Message IDs must be unique per job: the stream drops a repeated ID
+	// within its duplicate window (2 minutes), even across runs, so the run
+	// is part of the ID.
+	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
+	items := make([]natsq.Item[Job], cfg.jobs)
+	for i := range items {
+		items[i] = natsq.Item[Job]{ID: fmt.Sprintf("%s-thumb-%d", runID, i), Value: Job{ID: i, Flaky: cfg.flaky > 0 && i%cfg.flaky == 0}}
+	}
+	err = p.EnqueueAll(ctx, items)
+	if err == nil {
+		select {
+		case <-led.all:
+		case <-ctx.Done():
+			err = fmt.Errorf("jobs not all done: %w", ctx.Err())
+		}
+	}
+	elapsed := time.Since(start)
+	stopReplicas()
+	wg.Wait()
+	if err := errors.Join(append(runErrs, err)...); err != nil {
+		return err
+	}
+	return report(out, cfg, replicas, led, elapsed, reg)
+}
+
+// report prints what happened and fails unless every job completed exactly
+// once.
+func report(out io.Writer, cfg config, replicas []*natsq.Consumer[Job], led *ledger, elapsed time.Duration, reg *prometheus.Registry) error {
+	missing, dups := led.check()
+	fmt.Fprintf(out, "%d jobs in %v (%.0f jobs/s)\n", cfg.jobs, elapsed.Round(time.Millisecond), float64(cfg.jobs)/elapsed.Seconds())
+	for i, c := range replicas {
+		s := c.Stats()
+		fmt.Fprintf(out, "replica %c: fetched %d, acked %d, naked %d, termed %d, redelivered %d, heartbeats %d, fetch requests %d\n",
+			'a'+i, s.Fetched, s.Acked, s.TotalNaked(), s.TotalTermed(), s.Redelivered, s.Heartbeats, s.Fetches)
+	}
+	if err := printMetrics(out, reg); err != nil {
+		return err
+	}
+	if missing > 0 || dups > 0 {
+		return fmt.Errorf("%d jobs never completed, %d completed more than once", missing, dups)
+	}
+	fmt.Fprintf(out, "every job completed exactly once (%d jobs)\n", cfg.jobs)
+	return nil
+}
+
+// printMetrics prints the natsq series in the Prometheus text format.
+func printMetrics(out io.Writer, reg *prometheus.Registry) error {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			return err
+		}
+	}
+	fmt.Fprint(out, "metrics:\n", b.String())
+	return nil
+}
+
+// serveMetrics serves reg on addr, which must be a loopback address, until
+// the returned function is called.
+func serveMetrics(addr string, reg *prometheus.Registry, out io.Writer) (func(), error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("-metrics %s: serve on a loopback address only", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	fmt.Fprintf(out, "metrics at http://%s/metrics\n", ln.Addr())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
+}
+
+// ledger counts successful completions per job.
+type ledger struct {
+	mu    sync.Mutex
+	count []int // guarded by mu
+	left  int   // guarded by mu; jobs not yet completed
+	all   chan struct{}
+}
+
+func newLedger(n int) *ledger {
+	l := &ledger{count: make([]int, n), left: n, all: make(chan struct{})}
+	if n == 0 {
+		close(l.all)
+	}
+	return l
+}
+
+func (l *ledger) done(id int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if id < 0 || id >= len(l.count) {
+		return
+	}
+	l.count[id]++
+	if l.count[id] == 1 {
+		l.left--
+		if l.left == 0 {
+			close(l.all)
+		}
+	}
+}
+
+func (l *ledger) check() (missing, dups int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, n := range l.count {
+		switch {
+		case n == 0:
+			missing++
+		case n > 1:
+			dups++
+		}
+	}
+	return missing, dups
+}
