@@ -66,6 +66,7 @@ type Pool[T any] struct {
 	_        cacheLinePad
 	waiters  atomic.Int64 // SubmitWait callers announced as waiting for room
 	_        cacheLinePad
+	evicting atomic.Int64 // DropOldest evictions in progress (see evictAndPush)
 
 	// Slow-path counters and flags.
 	rejected atomic.Uint64 // refused submissions
@@ -234,14 +235,50 @@ func (p *Pool[T]) Submit(job T) error {
 		if p.policy != DropOldest {
 			return p.reject(ReasonQueueFull, ErrQueueFull)
 		}
-		// Make room by evicting the oldest job, then try again: other
-		// submitters may take the room first.
-		if old, _, ok := p.q.pop(); ok {
-			// Intake may have closed since the pop: then Shutdown waits for
-			// this drop, so wake it (TestShutdownWaitsForEvictionDrop).
+		return p.evictAndPush(job, stamp)
+	}
+}
+
+// evictAndPush accepts job in place of the oldest queued job. Each round's
+// pop and push are one step with respect to Shutdown: a round that began
+// before intake closed still pushes its job (which then runs, or is dropped
+// like any queued job), because workers and drains wait for rounds in
+// progress before they call the queue empty. Otherwise a queued job could be
+// evicted for a job then refused (TestEvictionRacingShutdown). OnDrop runs
+// after the round, so a slow hook holds up no one. Only when other
+// submitters take the freed room first does a later round start after
+// intake closed; then the new job is refused, and the job evicted earlier
+// has gone to OnDrop as usual.
+func (p *Pool[T]) evictAndPush(job T, stamp int64) error {
+	for {
+		p.evicting.Add(1)
+		// Announced, then checked: a worker or drain that saw no round in
+		// progress looked after intake closed, so we see it closed here.
+		if p.q.closed() {
+			p.evicting.Add(-1)
+			return p.reject(ReasonClosed, ErrClosed)
+		}
+		old, _, evicted := p.q.pop()
+		res := p.q.pushAt(job, stamp, true)
+		p.evicting.Add(-1)
+		if res == pushed {
+			p.accepted() // before OnDrop, which may end this goroutine
+		}
+		if evicted {
+			// Intake may have closed meanwhile: then Shutdown waits for this
+			// drop, so wake it (TestShutdownWaitsForEvictionDrop).
 			p.drop(old, ReasonEvicted, ErrQueueFull, true)
 		}
+		if res == pushed {
+			return nil
+		}
 	}
+}
+
+// queueFinal reports whether the queue is closed, empty and has no eviction
+// in progress, so no job can appear in it any more.
+func (p *Pool[T]) queueFinal() bool {
+	return p.q.closed() && p.evicting.Load() == 0 && !p.q.pending()
 }
 
 // SubmitWait enqueues job, blocking while the queue is full. It returns nil
@@ -434,10 +471,16 @@ func (p *Pool[T]) closeIntake() time.Time {
 
 	p.logInfo("workpool shutting down", "queued", p.q.len())
 	p.wakeAll()
-	if wasNew && !p.aborted.Load() {
-		// No worker will ever run: the queued jobs go back to the caller.
-		// (A hard stop drops them itself, with its own reason.)
-		p.drain(ReasonClosed, ErrClosed)
+	if wasNew {
+		// No worker will ever run: the queued jobs go back to the caller,
+		// with the hard stop's reason if there is one. stopping also sees a
+		// base context that ended before its watcher ran
+		// (TestBaseCancelThenShutdownNeverStarted).
+		if p.stopping() {
+			p.drain(p.abortReason, p.abortErr)
+		} else {
+			p.drain(ReasonClosed, ErrClosed)
+		}
 		p.signal()
 	}
 	return at
@@ -508,12 +551,13 @@ func (p *Pool[T]) drain(reason DropReason, err error) {
 			p.drop(job, reason, err, false)
 			continue
 		}
-		if !p.q.pending() {
+		if p.queueFinal() {
 			drained = true
 			return
 		}
 		// A push that claimed its place before intake closed is still
-		// writing its job; it is about to be ready.
+		// writing its job, or an eviction is replacing one; either is
+		// about to be done.
 		yield()
 	}
 }

@@ -1091,3 +1091,87 @@ func TestShutdownAgainAfterHardStop(t *testing.T) {
 		t.Errorf("Stats = %+v; want the straggler completed", s)
 	}
 }
+
+// TestBaseCancelThenShutdownNeverStarted: the base context ends and Shutdown
+// follows at once, before the context's watcher has run: the queued jobs
+// still go to OnDrop with the context's error, and Shutdown reports it.
+func TestBaseCancelThenShutdownNeverStarted(t *testing.T) {
+	for i := range 50 {
+		ctx, cancel := context.WithCancel(context.Background())
+		var mu sync.Mutex
+		var reasons []error
+		p, err := workpool.New(func(context.Context, int) error { return nil }, workpool.WithContext(ctx),
+			workpool.OnDrop(func(n int, err error) { mu.Lock(); reasons = append(reasons, err); mu.Unlock() }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range 3 {
+			if err := p.Submit(j); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cancel()
+		if err := p.Shutdown(context.Background()); err != context.Canceled {
+			t.Fatalf("iteration %d: Shutdown = %v; want Canceled", i, err)
+		}
+		mu.Lock()
+		if len(reasons) != 3 {
+			t.Fatalf("iteration %d: %d jobs dropped; want 3", i, len(reasons))
+		}
+		for _, r := range reasons {
+			if r != context.Canceled {
+				t.Fatalf("iteration %d: OnDrop reason = %v; want Canceled", i, r)
+			}
+		}
+		mu.Unlock()
+	}
+}
+
+// TestEvictionRacingShutdown: a DropOldest Submit racing Shutdown either
+// is refused with ErrClosed without evicting anything, or evicts and is
+// accepted; it never evicts a queued job and then refuses its own.
+func TestEvictionRacingShutdown(t *testing.T) {
+	for iter := range 500 {
+		var inSubmit, evictedInCall atomic.Bool
+		release := make(chan struct{})
+		p, err := workpool.New(func(ctx context.Context, n int) error { <-release; return nil },
+			workpool.WithWorkers(1), workpool.WithQueueSize(1), workpool.WithDropPolicy(workpool.DropOldest),
+			workpool.OnDrop(func(n int, err error) {
+				if inSubmit.Load() && err == workpool.ErrQueueFull {
+					evictedInCall.Store(true)
+				}
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Start()
+		if err := p.Submit(-1); err != nil {
+			t.Fatal(err)
+		}
+		shut := make(chan error, 1)
+		go func() { shut <- p.Shutdown(context.Background()) }()
+		for i := 0; ; i++ {
+			inSubmit.Store(true)
+			evictedInCall.Store(false)
+			err := p.Submit(i)
+			inSubmit.Store(false)
+			if err == workpool.ErrClosed {
+				if evictedInCall.Load() {
+					close(release)
+					t.Fatalf("iteration %d: Submit evicted a queued job, then returned ErrClosed (Shutdown = %v)", iter, <-shut)
+				}
+				break
+			}
+			if err != nil {
+				t.Fatalf("Submit = %v", err)
+			}
+		}
+		close(release)
+		if err := <-shut; err != nil {
+			t.Fatalf("Shutdown = %v", err)
+		}
+		if s := p.Stats(); s.Submitted != s.Completed+s.Dropped {
+			t.Fatalf("Stats = %+v; want Submitted == Completed + Dropped", s)
+		}
+	}
+}

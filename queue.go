@@ -64,18 +64,24 @@ func newRing[T any](size int, stamped bool) *ring[T] {
 }
 
 // push appends v unless the queue is full or closed. It never blocks.
-func (r *ring[T]) push(v T, stamp int64) pushResult {
-	pos := r.tail.Load()
+func (r *ring[T]) push(v T, stamp int64) pushResult { return r.pushAt(v, stamp, false) }
+
+// pushAt is push; with afterClose it pushes even once the queue is closed
+// (for an eviction that began before close and must replace what it evicts).
+func (r *ring[T]) pushAt(v T, stamp int64, afterClose bool) pushResult {
+	tail := r.tail.Load()
 	for {
-		if pos&closedBit != 0 {
+		if tail&closedBit != 0 && !afterClose {
 			return pushClosed
 		}
+		pos := tail &^ closedBit
 		i := r.index(pos)
 		s := &r.slots[i]
 		seq := s.seq.Load()
 		switch d := int64(seq - 2*pos); {
 		case d == 0:
-			if r.tail.CompareAndSwap(pos, pos+1) {
+			// The closed bit, if set, is kept: tail+1 never carries into it.
+			if r.tail.CompareAndSwap(tail, tail+1) {
 				s.val = v
 				if r.stamps != nil {
 					r.stamps[i] = stamp
@@ -83,13 +89,13 @@ func (r *ring[T]) push(v T, stamp int64) pushResult {
 				s.seq.Store(2*pos + 1) // publishes val and stamp to the popper
 				return pushed
 			}
-			pos = r.tail.Load()
+			tail = r.tail.Load()
 		case d < 0:
 			// The slot still holds the job from the previous round: full.
 			return pushFull
 		default:
 			// Another producer took pos; catch up.
-			pos = r.tail.Load()
+			tail = r.tail.Load()
 		}
 	}
 }

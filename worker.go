@@ -133,10 +133,10 @@ func (p *Pool[T]) park(w *worker) bool {
 		w.retire()
 	}
 	if p.q.closed() {
-		if !p.q.pending() {
+		if p.queueFinal() {
 			return false
 		}
-		yield() // a push that claimed its place before close is finishing
+		yield() // a push or an eviction that began before close is finishing
 		return true
 	}
 	// Under a steady stream, the next job is usually a moment away: yielding
