@@ -766,6 +766,10 @@ func TestJobTimeout(t *testing.T) {
 			return ctx.Err()
 		case 2: // ignores it, returns nil late
 			<-release
+			// Job 2 may have started after job 1 (on another worker), so its
+			// deadline may still be ahead: make sure it returns after it.
+			deadline, _ := ctx.Deadline()
+			time.Sleep(time.Until(deadline) + time.Millisecond)
 			return nil
 		}
 		return nil
@@ -781,7 +785,7 @@ func TestJobTimeout(t *testing.T) {
 	if r.job != 1 || r.err != context.DeadlineExceeded {
 		t.Errorf("OnError(%d, %v); want OnError(1, context.DeadlineExceeded)", r.job, r.err)
 	}
-	close(release) // job 2 is past its deadline by now: job 1's deadline passed first
+	close(release) // job 2 returns nil after its own deadline
 	r = recv(t, errs, "the late job to be reported")
 	if r.job != 2 || r.err != workpool.ErrJobTimeout || !errors.Is(r.err, context.DeadlineExceeded) {
 		t.Errorf("OnError(%d, %v); want OnError(2, ErrJobTimeout)", r.job, r.err)
