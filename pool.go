@@ -417,8 +417,9 @@ func (p *Pool[T]) closeIntake() time.Time {
 	return at
 }
 
-// abort stops the pool hard, once: intake closes, running jobs' contexts are
-// cancelled, and every job not yet started is dropped with reason and err.
+// abort stops the pool hard: the first call closes intake, cancels running
+// jobs' contexts and records err and reason; every call then drops the jobs
+// not yet started with the recorded reason and error.
 func (p *Pool[T]) abort(err error, reason DropReason) {
 	p.markAborted(err, reason)
 	// Every caller drains (pops are safe to race), so that the drain never
@@ -465,7 +466,7 @@ func (p *Pool[T]) stopping() bool {
 // drain drops every queued job. Intake must be closed. The caller signals
 // once it returns; if OnDrop ends the goroutine instead (runtime.Goexit, as
 // t.FailNow does), a new goroutine finishes the drain and signals, or the
-// jobs left in the queue would never be accounted for (TestHookGoexit).
+// jobs left in the queue would never be accounted for (TestHookGoexitInDrain).
 func (p *Pool[T]) drain(reason DropReason, err error) {
 	drained := false
 	defer func() {
