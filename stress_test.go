@@ -62,7 +62,7 @@ func stress(t *testing.T, policy workpool.DropPolicy, n int, hard bool) {
 		}
 		return stressKind(i)
 	}
-	hold := make(chan struct{})
+	hold, holding := make(chan struct{}), make(chan struct{})
 	const submitters = 8
 	ran := make([]atomic.Uint32, n)
 	dropped := make([]atomic.Uint32, n)
@@ -81,6 +81,7 @@ func stress(t *testing.T, policy workpool.DropPolicy, n int, hard bool) {
 			<-ctx.Done()
 			return ctx.Err()
 		case jobHold:
+			close(holding)
 			<-hold
 			return nil
 		case jobGoexit:
@@ -112,6 +113,12 @@ func stress(t *testing.T, policy workpool.DropPolicy, n int, hard bool) {
 	p.Start()
 
 	begin := time.Now()
+	if hard {
+		// Job 1 holds a worker from before the submitters start (submitted
+		// later it could be evicted) until Shutdown has returned.
+		refused[1] = p.Submit(1)
+		recv(t, holding, "job 1 to start")
+	}
 	var submitted atomic.Int64
 	shutdownAt := int64(n) * 9 / 10
 	if hard {
@@ -124,6 +131,9 @@ func stress(t *testing.T, policy workpool.DropPolicy, n int, hard bool) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			for i := g; i < n; i += submitters {
+				if hard && i == 1 {
+					continue
+				}
 				if submitted.Add(1) == shutdownAt {
 					// Shutdown races the submitters for the last tenth.
 					go func() {
