@@ -74,7 +74,7 @@ type Pool[T any] struct {
 
 	mu         sync.Mutex
 	state      lifecycle // guarded by mu
-	shutdownAt time.Time // guarded by mu; when intake closed
+	shutdownAt time.Time // guarded by mu; when Shutdown was first called: its timeout counts from there
 
 	evMu sync.Mutex
 	evCh chan struct{} // guarded by evMu; closed and replaced at each progress event
@@ -351,7 +351,8 @@ func (p *Pool[T]) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return ErrNilContext
 	}
-	started := p.closeIntake()
+	started := p.shutdownCalled()
+	p.closeIntake()
 	timer := time.NewTimer(time.Until(started.Add(p.shutdownTimeout)))
 	defer timer.Stop()
 	for {
@@ -389,21 +390,31 @@ func (p *Pool[T]) stopHard(err error) error {
 	}
 }
 
-// closeIntake begins shutdown once and returns when it began.
-func (p *Pool[T]) closeIntake() time.Time {
+// shutdownCalled returns when Shutdown was first called (now, on the first
+// call). The shutdown timeout counts from there, not from when intake closed:
+// the base context may have closed it long before
+// (TestSynctestShutdownTimeoutAfterBaseCancel).
+func (p *Pool[T]) shutdownCalled() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shutdownAt.IsZero() {
+		p.shutdownAt = time.Now()
+	}
+	return p.shutdownAt
+}
+
+// closeIntake begins shutdown, once.
+func (p *Pool[T]) closeIntake() {
 	p.mu.Lock()
 	if p.state == stateClosed {
-		at := p.shutdownAt
 		p.mu.Unlock()
-		return at
+		return
 	}
 	wasNew := p.state == stateNew
 	p.state = stateClosed
 	p.running.Store(false)
-	p.shutdownAt = time.Now()
 	p.q.close()
 	close(p.closing)
-	at := p.shutdownAt
 	p.mu.Unlock()
 
 	p.logInfo("workpool shutting down", "queued", p.q.len())
@@ -414,7 +425,6 @@ func (p *Pool[T]) closeIntake() time.Time {
 		p.drain(ReasonClosed, ErrClosed)
 		p.signal()
 	}
-	return at
 }
 
 // abort stops the pool hard: the first call closes intake, cancels running
