@@ -83,7 +83,7 @@ type Pool[T any] struct {
 
 	mu         sync.Mutex
 	state      lifecycle // guarded by mu
-	shutdownAt time.Time // guarded by mu; when intake closed
+	shutdownAt time.Time // guarded by mu; when Shutdown was first called: its timeout counts from there
 
 	evMu    sync.Mutex
 	evCh    chan struct{} // guarded by evMu; closed and replaced at each progress event
@@ -414,7 +414,8 @@ func (p *Pool[T]) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return ErrNilContext
 	}
-	started := p.closeIntake()
+	started := p.shutdownCalled()
+	p.closeIntake()
 	timer := time.NewTimer(p.shutdownTimeout - time.Since(started)) // no overflow for huge timeouts
 	defer timer.Stop()
 	for {
@@ -452,21 +453,31 @@ func (p *Pool[T]) stopHard(err error) error {
 	}
 }
 
-// closeIntake begins shutdown once and returns when it began.
-func (p *Pool[T]) closeIntake() time.Time {
+// shutdownCalled returns when Shutdown was first called (now, on the first
+// call). The shutdown timeout counts from there, not from when intake closed:
+// the base context may have closed it long before
+// (TestSynctestShutdownTimeoutAfterBaseCancel).
+func (p *Pool[T]) shutdownCalled() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shutdownAt.IsZero() {
+		p.shutdownAt = time.Now()
+	}
+	return p.shutdownAt
+}
+
+// closeIntake begins shutdown, once.
+func (p *Pool[T]) closeIntake() {
 	p.mu.Lock()
 	if p.state == stateClosed {
-		at := p.shutdownAt
 		p.mu.Unlock()
-		return at
+		return
 	}
 	wasNew := p.state == stateNew
 	p.state = stateClosed
 	p.running.Store(false)
-	p.shutdownAt = time.Now()
 	p.q.close()
 	close(p.closing)
-	at := p.shutdownAt
 	p.mu.Unlock()
 
 	p.logInfo("workpool shutting down", "queued", p.q.len())
@@ -483,11 +494,11 @@ func (p *Pool[T]) closeIntake() time.Time {
 		}
 		p.signal()
 	}
-	return at
 }
 
-// abort stops the pool hard, once: intake closes, running jobs' contexts are
-// cancelled, and every job not yet started is dropped with reason and err.
+// abort stops the pool hard: the first call closes intake, cancels running
+// jobs' contexts and records err and reason; every call then drops the jobs
+// not yet started with the recorded reason and error.
 func (p *Pool[T]) abort(err error, reason DropReason) {
 	p.markAborted(err, reason)
 	// Every caller drains (pops are safe to race), so that the drain never
@@ -534,7 +545,7 @@ func (p *Pool[T]) stopping() bool {
 // drain drops every queued job. Intake must be closed. The caller signals
 // once it returns; if OnDrop ends the goroutine instead (runtime.Goexit, as
 // t.FailNow does), a new goroutine finishes the drain and signals, or the
-// jobs left in the queue would never be accounted for (TestHookGoexit).
+// jobs left in the queue would never be accounted for (TestHookGoexitInDrain).
 func (p *Pool[T]) drain(reason DropReason, err error) {
 	drained := false
 	defer func() {

@@ -260,3 +260,35 @@ func TestSynctestBaseCancel(t *testing.T) {
 		}
 	})
 }
+
+// TestSynctestShutdownTimeoutAfterBaseCancel: the shutdown timeout counts
+// from the first Shutdown call, as documented. It used to count from when
+// intake closed, so a Shutdown called more than the timeout after the base
+// context ended gave up at once, with DeadlineExceeded, while a handler was
+// still running, instead of waiting for the workers and returning Canceled.
+func TestSynctestShutdownTimeoutAfterBaseCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		p, err := workpool.New(func(ctx context.Context, n int) error {
+			time.Sleep(time.Minute) // ignores its context
+			return nil
+		}, workpool.WithWorkers(1), workpool.WithContext(base), workpool.WithShutdownTimeout(30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Start()
+		if err := p.Submit(1); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		start := time.Now()
+		cancel()
+		time.Sleep(31 * time.Second)
+		err = p.Shutdown(context.Background())
+		if took := time.Since(start); err != context.Canceled || took != time.Minute {
+			t.Errorf("Shutdown 31s after the base context ended = %v at %v; want Canceled at 1m, when the handler returns", err, took)
+		}
+		time.Sleep(time.Minute) // lets the handler finish if Shutdown did not wait
+	})
+}
