@@ -333,27 +333,47 @@ func BenchmarkDropOldest(b *testing.B) {
 	}
 }
 
-// BenchmarkJobContext is the cost of the handler's context per job, with the
-// job timeout on: bare use, and a handler that selects on Done.
+// BenchmarkJobContext is the cost of the handler's context per job with the
+// job timeout on: the standard library's WithTimeout and cancel, then the
+// pool's context for a handler that never calls Done and for one that does.
 func BenchmarkJobContext(b *testing.B) {
 	b.Run("withTimeout-stdlib", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			_ = ctx
+			select {
+			case <-ctx.Done():
+			default:
+			}
 			cancel()
 		}
 	})
-	b.Run("workpool-unobserved", func(b *testing.B) {
-		var w worker
-		parent := context.Background()
-		epoch := time.Now()
-		b.ReportAllocs()
-		for range b.N {
-			_ = w.context(parent, epoch, int64(time.Since(epoch)), 30*time.Second, time.Millisecond)
+	for _, watched := range []bool{false, true} {
+		name := "workpool-unwatched"
+		if watched {
+			name = "workpool-watched"
 		}
-		w.retire()
-	})
+		b.Run(name, func(b *testing.B) {
+			var w worker
+			var aborted atomic.Bool
+			w.own.aborted, w.own.state = &aborted, &w.state
+			w.state.Store(1) // a job runs
+			parent := context.Background()
+			epoch := time.Now()
+			b.ReportAllocs()
+			for range b.N {
+				c := w.context(parent, epoch, int64(time.Since(epoch)), 30*time.Second, 30*time.Second/64)
+				if watched {
+					select {
+					case <-c.Done():
+					default:
+					}
+				}
+				w.own.endJob()
+			}
+			w.retire()
+		})
+	}
 }
 
 // BenchmarkPrometheusEvents is the adapter's own cost for one job's events

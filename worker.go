@@ -32,6 +32,7 @@ type workerState struct {
 
 	// Owned by the worker goroutine (and handed over with it on Goexit).
 	started  uint64      // jobs whose handler was called
+	own      jobOwner    // the running job's context state (see jobContext)
 	ctx      *jobContext // shared by the jobs of the current bucket; nil if none
 	ctxUntil int64       // the current bucket ends here, on the pool's clock
 	// lastEnd is when the previous handler returned, on the pool's clock;
@@ -127,11 +128,9 @@ func (p *Pool[T]) work(w *worker) {
 // park waits until there may be a job to pop. It returns false when the
 // worker should exit: intake is closed and the queue is empty.
 func (p *Pool[T]) park(w *worker) bool {
-	if w.ctx != nil && w.ctx.armed() {
-		// A goroutine a job leaked its context into armed it after the job
-		// ended: release its timer now that the worker is idle.
-		w.retire()
-	}
+	// A goroutine a job leaked its context into may have taken Done after
+	// the job ended: close it and stop the timer now that the worker is idle.
+	w.own.endJob()
 	if p.q.closed() {
 		if p.queueFinal() {
 			return false
@@ -234,10 +233,10 @@ func (p *Pool[T]) run(w *worker, job T, stamp int64) {
 			}
 			w.lastEnd, w.fresh = end, err == nil
 		}
-		if jc != nil && jc.armed() {
-			// Someone waits on Done: end the context now, as
-			// context.WithTimeout's cancel would, and release its timer.
-			w.retire()
+		if jc != nil {
+			// The job's context ends as it returns, as context.WithTimeout's
+			// cancel would (one atomic load if nobody took Done).
+			w.own.endJob()
 		}
 		p.finish(w, job, err, outcome, ran)
 	}()
@@ -317,7 +316,7 @@ func (w *worker) context(parent context.Context, epoch time.Time, now int64, tim
 	if deadline < now {
 		deadline = math.MaxInt64 // a timeout of centuries: never
 	}
-	w.ctx = newJobContext(parent, epoch, deadline)
+	w.ctx = newJobContext(&w.own, parent, epoch, deadline)
 	w.ctxUntil = now + int64(bucket)
 	return w.ctx
 }
@@ -325,12 +324,13 @@ func (w *worker) context(parent context.Context, epoch time.Time, now int64, tim
 // retire ends the current bucket's context.
 func (w *worker) retire() {
 	if w.ctx != nil {
-		w.ctx.cancel(context.Canceled)
+		w.ctx.retire()
 		w.ctx = nil
 	}
 }
 
 func yield() { runtime.Gosched() }
 
-// spinRounds is how many times an idle worker yields before it parks.
-var spinRounds = 4
+// spinRounds is how many times an idle worker, or SubmitWait on a full
+// queue, yields before it parks.
+const spinRounds = 4

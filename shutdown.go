@@ -1,0 +1,243 @@
+package workpool
+
+import (
+	"context"
+	"time"
+)
+
+// Shutdown closes intake at once (Submit and SubmitWait return ErrClosed
+// from then on) and waits until every accepted job has finished: queued jobs
+// still run, and running jobs keep a live context. It returns nil once every
+// handler has returned; those returns happen before Shutdown returns.
+//
+// Shutdown gives up at the earlier of ctx's end and the shutdown timeout
+// (counted from the first call). Then the pool stops hard: running jobs'
+// contexts are cancelled, jobs not yet started are handed to OnDrop with the
+// deadline's error, and Shutdown returns that error (context.DeadlineExceeded
+// or context.Canceled) as soon as those drops are done, without waiting for
+// handlers that ignore their context.
+//
+// Shutdown may be called more than once and concurrently; each call waits
+// under its own ctx, and the shutdown timeout counts from the first call. If
+// the pool already stopped hard (its base context ended, or an earlier
+// call's ctx ended), Shutdown waits for the workers to exit and returns that
+// stop's error, unless its own deadline passes first; once the shutdown
+// timeout has passed, every call returns context.DeadlineExceeded at once. On
+// a pool that was never started it hands queued jobs to OnDrop with
+// ErrClosed and returns nil.
+//
+// Do not call Shutdown from a handler: it would wait for its own job until
+// the deadline.
+func (p *Pool[T]) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		return ErrNilContext
+	}
+	started := p.shutdownCalled()
+	p.closeIntake()
+	timer := time.NewTimer(p.shutdownTimeout - time.Since(started)) // no overflow for huge timeouts
+	defer timer.Stop()
+	for {
+		ev := p.event()
+		if p.finished() {
+			break
+		}
+		select {
+		case <-ev: // a worker exited or a job was accounted for: look again
+		case <-ctx.Done(): // the caller's deadline: stop hard
+			return p.stopHard(ctx.Err())
+		case <-timer.C: // the shutdown timeout, from the first call: stop hard
+			return p.stopHard(context.DeadlineExceeded)
+		}
+	}
+	p.release()
+	if p.aborted.Load() {
+		return p.abortErr
+	}
+	p.logInfo("workpool stopped")
+	return nil
+}
+
+// stopHard stops the pool at a passed shutdown deadline and waits only for
+// the drops.
+func (p *Pool[T]) stopHard(err error) error {
+	p.abort(err, ReasonShutdown)
+	p.stopBaseWatch()
+	for {
+		ev := p.event()
+		if p.accounted() {
+			return err
+		}
+		<-ev
+	}
+}
+
+// shutdownCalled returns when Shutdown was first called (now, on the first
+// call). The shutdown timeout counts from there, not from when intake closed:
+// the base context may have closed it long before
+// (TestSynctestShutdownTimeoutAfterBaseCancel).
+func (p *Pool[T]) shutdownCalled() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shutdownAt.IsZero() {
+		p.shutdownAt = time.Now()
+	}
+	return p.shutdownAt
+}
+
+// closeIntake begins shutdown, once.
+func (p *Pool[T]) closeIntake() {
+	p.mu.Lock()
+	if p.state == stateClosed {
+		p.mu.Unlock()
+		return
+	}
+	wasNew := p.state == stateNew
+	p.state = stateClosed
+	p.running.Store(false)
+	p.q.close()
+	close(p.closing)
+	p.mu.Unlock()
+
+	p.logInfo("workpool shutting down", "queued", p.q.len())
+	p.wakeAll()
+	if wasNew {
+		// No worker will ever run: the queued jobs go back to the caller,
+		// with the hard stop's reason if there is one. stopping also sees a
+		// base context that ended before its watcher ran
+		// (TestBaseCancelThenShutdownNeverStarted).
+		if p.stopping() {
+			p.drain(p.abortReason, p.abortErr)
+		} else {
+			p.drain(ReasonClosed, ErrClosed)
+		}
+		p.signal()
+	}
+}
+
+// abort stops the pool hard: the first call closes intake, cancels running
+// jobs' contexts and records err and reason; every call then drops the jobs
+// not yet started with the recorded reason and error.
+func (p *Pool[T]) abort(err error, reason DropReason) {
+	p.markAborted(err, reason)
+	// Every caller drains (pops are safe to race), so that the drain never
+	// depends on one goroutine that an OnDrop hook might end.
+	p.drain(p.abortReason, p.abortErr)
+	p.signal()
+}
+
+// markAborted records the hard stop, once: intake closes and running jobs'
+// contexts are cancelled. It calls no hook.
+func (p *Pool[T]) markAborted(err error, reason DropReason) {
+	p.abortOnce.Do(func() {
+		p.abortErr, p.abortReason = err, reason
+		p.aborted.Store(true)
+		p.closeIntake()
+		p.cancelRun()
+		// Running jobs' contexts: set before aborted is seen by a job that
+		// takes Done later (pollLocked), cancelled here for those that took it.
+		for i := range p.workers {
+			p.workers[i].own.cancel(context.Canceled)
+		}
+		p.logWarn("workpool stopping hard", "reason", reason.String(), "err", err)
+	})
+}
+
+// abortByBase stops the pool hard because its base context ended.
+func (p *Pool[T]) abortByBase() { p.abort(p.base.Err(), ReasonCanceled) }
+
+// stopping reports whether the pool stopped hard, or is about to because its
+// base context ended. The worker asks before it starts each job: the
+// base context's watcher runs on its own goroutine and may not have
+// run yet when a handler that saw the cancellation returns. It only marks the
+// stop and leaves the drain to the watcher: a drain calls OnDrop, which may
+// end the worker's goroutine (runtime.Goexit) while it holds a dequeued job
+// (testdata/fuzz/FuzzPool/hooks_goexit_worker_holding_job).
+func (p *Pool[T]) stopping() bool {
+	if p.aborted.Load() {
+		return true
+	}
+	select {
+	case <-p.baseDone:
+		p.markAborted(p.base.Err(), ReasonCanceled)
+		return true
+	default:
+		return false
+	}
+}
+
+// drain drops every queued job. Intake must be closed. The caller signals
+// once it returns; if OnDrop ends the goroutine instead (runtime.Goexit, as
+// t.FailNow does), a new goroutine finishes the drain and signals, or the
+// jobs left in the queue would never be accounted for (TestHookGoexitInDrain).
+func (p *Pool[T]) drain(reason DropReason, err error) {
+	drained := false
+	defer func() {
+		if !drained {
+			go func() {
+				p.drain(reason, err)
+				p.signal()
+			}()
+		}
+	}()
+	for {
+		job, _, ok := p.q.pop()
+		if ok {
+			p.drop(job, reason, err, false)
+			continue
+		}
+		if p.queueFinal() {
+			drained = true
+			return
+		}
+		// A push that claimed its place before intake closed is still
+		// writing its job, or an eviction is replacing one; either is
+		// about to be done.
+		yield()
+	}
+}
+
+// finished reports whether no worker goroutine is left and every accepted
+// job has been accounted for.
+func (p *Pool[T]) finished() bool {
+	p.mu.Lock()
+	closed := p.state == stateClosed
+	p.mu.Unlock()
+	return closed && p.live.Load() == 0 && p.accounted()
+}
+
+// accounted reports whether every accepted job has started or been dropped.
+func (p *Pool[T]) accounted() bool {
+	var started uint64
+	for i := range p.workers {
+		st, _, _, _ := p.workers[i].snapshot()
+		started += st
+	}
+	return started+p.dropped.Load() == p.q.accepted()
+}
+
+// release frees what the pool holds once it has stopped.
+func (p *Pool[T]) release() {
+	p.stopBaseWatch()
+	p.cancelRun()
+}
+
+// event returns a channel closed at the next progress event: a drop after
+// intake closed, a job started after a hard stop, or a worker exiting. Take it
+// before checking the condition you wait for.
+func (p *Pool[T]) event() <-chan struct{} {
+	p.evMu.Lock()
+	defer p.evMu.Unlock()
+	p.evTaken = true
+	return p.evCh
+}
+
+// signal wakes everyone waiting in event. It costs a lock when nobody waits.
+func (p *Pool[T]) signal() {
+	p.evMu.Lock()
+	if p.evTaken {
+		close(p.evCh)
+		p.evCh = make(chan struct{})
+		p.evTaken = false
+	}
+	p.evMu.Unlock()
+}

@@ -1,0 +1,177 @@
+package workpool
+
+import (
+	"context"
+	"errors"
+)
+
+// Submit enqueues job without blocking. It returns nil when the job was
+// accepted: it will run, or be handed to OnDrop. When the queue is full it
+// returns [ErrQueueFull] under [DropNewest]; under [DropOldest] it accepts
+// job and evicts the oldest queued job to OnDrop. Once shutdown has begun it
+// returns [ErrClosed]. It may be called before [Pool.Start].
+func (p *Pool[T]) Submit(job T) error {
+	var stamp int64
+	if p.timed {
+		stamp = p.clock()
+	}
+	switch p.q.push(job, stamp) {
+	case pushed:
+		p.accepted()
+		return nil
+	case pushClosed:
+		return p.reject(ReasonClosed, ErrClosed)
+	}
+	if p.policy != DropOldest {
+		return p.reject(ReasonQueueFull, ErrQueueFull)
+	}
+	return p.evictAndPush(job, stamp)
+}
+
+// evictAndPush accepts job in place of the oldest queued job. Each round's
+// pop and push are one step with respect to Shutdown: a round that began
+// before intake closed still pushes its job (which then runs, or is dropped
+// like any queued job), because workers and drains wait for rounds in
+// progress before they call the queue empty. Otherwise a queued job could be
+// evicted for a job then refused (TestEvictionRacingShutdown). OnDrop runs
+// after the round, so a slow hook holds up no one. Only when other
+// submitters take the freed room first does a later round start after
+// intake closed; then the new job is refused, and the job evicted earlier
+// has gone to OnDrop as usual.
+func (p *Pool[T]) evictAndPush(job T, stamp int64) error {
+	for {
+		p.evicting.Add(1)
+		// Announced, then checked: a worker or drain that saw no round in
+		// progress looked after intake closed, so we see it closed here.
+		if p.q.closed() {
+			p.evicting.Add(-1)
+			return p.reject(ReasonClosed, ErrClosed)
+		}
+		old, _, evicted := p.q.pop()
+		res := p.q.pushAt(job, stamp, true)
+		p.evicting.Add(-1)
+		if res == pushed {
+			p.accepted() // before OnDrop, which may end this goroutine
+		}
+		if evicted {
+			// Intake may have closed meanwhile: then Shutdown waits for this
+			// drop, so wake it (TestShutdownWaitsForEvictionDrop).
+			p.drop(old, ReasonEvicted, ErrQueueFull, true)
+		}
+		if res == pushed {
+			return nil
+		}
+	}
+}
+
+// queueFinal reports whether the queue is closed, empty and has no eviction
+// in progress, so no job can appear in it any more.
+func (p *Pool[T]) queueFinal() bool {
+	return p.q.closed() && p.evicting.Load() == 0 && !p.q.pending()
+}
+
+// SubmitWait enqueues job, blocking while the queue is full. It returns nil
+// once the job is accepted, ctx.Err() if ctx ends first, and [ErrClosed] if
+// shutdown begins first (waiting callers are released at once). It never
+// evicts a queued job, whatever the drop policy. If there is room, it
+// succeeds even when ctx has already ended.
+func (p *Pool[T]) SubmitWait(ctx context.Context, job T) error {
+	if ctx == nil {
+		return ErrNilContext
+	}
+	var stamp int64
+	if p.timed {
+		stamp = p.clock()
+	}
+	waited := false // woken by a room token, which may stand for several freed slots
+	for spin := 0; ; spin++ {
+		switch p.q.push(job, stamp) {
+		case pushed:
+			p.accepted()
+			if waited {
+				// The token that woke us may stand for more than one freed
+				// slot: pass it on (TestSubmitWaitMergedToken).
+				p.passRoom()
+			}
+			return nil
+		case pushClosed:
+			return p.reject(ReasonClosed, ErrClosed)
+		}
+		if spin < spinRounds {
+			// Workers free room all the time under load: yielding to them
+			// costs less than parking here and being woken.
+			yield()
+			continue
+		}
+		if err := p.waitForRoom(ctx, job, stamp); err != errRetry {
+			return err
+		}
+		waited = true
+	}
+}
+
+var errRetry = errors.New("retry")
+
+// waitForRoom parks a SubmitWait caller until a worker frees a slot. It
+// returns nil once it pushed job itself, errRetry to make the caller try
+// again, or the reason to give up.
+func (p *Pool[T]) waitForRoom(ctx context.Context, job T, stamp int64) error {
+	// Announce before the last try: a worker that frees room after our try
+	// then sees waiters > 0 and sends a token (both sides use sequentially
+	// consistent atomics, so one of them sees the other).
+	p.waiters.Add(1)
+	switch p.q.push(job, stamp) {
+	case pushed:
+		p.waiters.Add(-1)
+		p.accepted()
+		p.passRoom()
+		return nil
+	case pushClosed:
+		p.waiters.Add(-1)
+		return p.reject(ReasonClosed, ErrClosed)
+	}
+	select {
+	case <-p.space:
+		p.waiters.Add(-1)
+		return errRetry
+	case <-ctx.Done():
+		p.waiters.Add(-1)
+		p.passRoom() // a token we did not take may be meant for another waiter
+		return p.reject(ReasonCanceled, ctx.Err())
+	case <-p.closing:
+		p.waiters.Add(-1)
+		return p.reject(ReasonClosed, ErrClosed)
+	}
+}
+
+// passRoom hands a room token on to another waiter if there is room left.
+func (p *Pool[T]) passRoom() {
+	if p.waiters.Load() > 0 && p.q.len() < int(p.q.size) {
+		p.signalRoom()
+	}
+}
+
+// signalRoom tells one SubmitWait caller that room may be free.
+func (p *Pool[T]) signalRoom() {
+	select {
+	case p.space <- struct{}{}:
+	default: // a token is already pending; its receiver passes it on
+	}
+}
+
+// accepted records an accepted job and wakes a parked worker if there is one.
+func (p *Pool[T]) accepted() {
+	p.metrics.JobSubmitted()
+	// The push above is ordered before this load, and a parking worker's
+	// announcement before its last look at the queue: either it sees the job
+	// or we see it.
+	if p.sleepers.Load() > 0 && p.claimSleeper() {
+		p.wake <- struct{}{} // never blocks: at most one token per sleeper
+	}
+}
+
+func (p *Pool[T]) reject(reason DropReason, err error) error {
+	p.rejected.Add(1)
+	p.metrics.JobRejected(reason)
+	return err
+}
