@@ -106,6 +106,34 @@ var variants = []struct {
 	{"submitwait-timeout", submitWait, nil}, // the default configuration: 30s job timeout
 }
 
+// serial submits b.N jobs from one goroutine, then shuts the pool down and
+// checks that each job ran exactly once; the drain is timed.
+func serial(b *testing.B, p *Pool[int], c *counter, submit submitFn) {
+	b.Helper()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := submit(p, ctx, i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stop(b, p)
+	c.check(b, b.N)
+}
+
+// serialChan is serial for the channel pool.
+func serialChan(b *testing.B, p *chanPool[int], c *counter) {
+	b.Helper()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		p.ch <- i
+	}
+	p.close()
+	c.check(b, b.N)
+}
+
 // BenchmarkSubmit is Submit+dispatch from one goroutine, against the channel
 // pool's blocking send. A job counts once it has run.
 func BenchmarkSubmit(b *testing.B) {
@@ -113,28 +141,13 @@ func BenchmarkSubmit(b *testing.B) {
 		b.Run("chan/"+s.String(), func(b *testing.B) {
 			var c counter
 			p := newChanPool(s.workers, s.queue, func(int) { c.n.Add(1) })
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				p.ch <- i
-			}
-			p.close()
-			c.check(b, b.N)
+			serialChan(b, p, &c)
 		})
 		for _, v := range variants {
 			b.Run(v.name+"/"+s.String(), func(b *testing.B) {
 				var c counter
 				p := newBenchPool(b, &c, s, v.opts...)
-				ctx := context.Background()
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := range b.N {
-					if err := v.submit(p, ctx, i); err != nil {
-						b.Fatal(err)
-					}
-				}
-				stop(b, p)
-				c.check(b, b.N)
+				serial(b, p, &c, v.submit)
 			})
 		}
 	}
@@ -169,16 +182,7 @@ func BenchmarkSubmitMetrics(b *testing.B) {
 			b.Run(v.name+"/"+s.String(), func(b *testing.B) {
 				var c counter
 				p := newBenchPool(b, &c, s, WithJobTimeout(0), WithMetrics(v.metrics(b)))
-				ctx := context.Background()
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := range b.N {
-					if err := p.SubmitWait(ctx, i); err != nil {
-						b.Fatal(err)
-					}
-				}
-				stop(b, p)
-				c.check(b, b.N)
+				serial(b, p, &c, submitWait)
 			})
 		}
 	}
@@ -240,13 +244,7 @@ func BenchmarkSubmitWaitBackpressure(b *testing.B) {
 	b.Run("chan/"+s.String(), func(b *testing.B) {
 		var c counter
 		p := newChanPool(s.workers, s.queue, func(int) { work(); c.n.Add(1) })
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			p.ch <- i
-		}
-		p.close()
-		c.check(b, b.N)
+		serialChan(b, p, &c)
 	})
 	b.Run("submitwait/"+s.String(), func(b *testing.B) {
 		var c counter
@@ -256,16 +254,7 @@ func BenchmarkSubmitWaitBackpressure(b *testing.B) {
 			b.Fatal(err)
 		}
 		p.Start()
-		ctx := context.Background()
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			if err := p.SubmitWait(ctx, i); err != nil {
-				b.Fatal(err)
-			}
-		}
-		stop(b, p)
-		c.check(b, b.N)
+		serial(b, p, &c, submitWait)
 	})
 }
 

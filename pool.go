@@ -16,13 +16,15 @@ import (
 // pool stops hard (the base context ends or a shutdown deadline passes). A
 // non-nil error counts the job as failed and is handed to the OnError hook.
 //
-// With the job timeout on, a handler that calls ctx.Done gets a context that
-// is cancelled when it returns, as with context.WithTimeout. To stay free of
-// allocations, a handler that never calls ctx.Done may share its context with
-// the jobs its worker runs next within 1/64 of the timeout: a goroutine that
-// keeps such a context past the job sees it end at its deadline, when it
-// first calls Done (at the end of the job then running), or when the worker
-// exits, rather than the moment the handler returns.
+// With the job timeout on, the context costs nothing per job unless the
+// handler calls ctx.Done, which costs one allocation; a Done channel taken
+// during the job is closed when the handler returns, as with
+// context.WithTimeout. To stay allocation-free, the context value is shared
+// with the next jobs its worker starts within 1/64 of the timeout: a
+// goroutine that keeps it after the job sees it ended while the worker is
+// idle, and otherwise the state of the job the worker runs then, until the
+// worker moves on. Pass a context of your own to goroutines that outlive the
+// job.
 type Handler[T any] func(ctx context.Context, job T) error
 
 // Pool runs a [Handler] on jobs of type T with a fixed number of workers fed
