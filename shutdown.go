@@ -156,6 +156,9 @@ func (p *Pool[T]) stopping() bool {
 	if p.aborted.Load() {
 		return true
 	}
+	if p.baseDone == nil {
+		return false // context.Background and the like never end
+	}
 	select {
 	case <-p.baseDone:
 		p.markAborted(p.base.Err(), ReasonCanceled)
