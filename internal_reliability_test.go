@@ -2,8 +2,10 @@ package workpool
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 // TestSubmitWaitMergedToken pins the state TestSubmitWaitPassesRoomOn can
@@ -71,4 +73,36 @@ func TestStatsBoundsMidRead(t *testing.T) {
 	}
 	// Restore a consistent state for Shutdown.
 	p.q.tail.Store(0)
+}
+
+// TestSubmitWaitParkedReleased: a SubmitWait caller that is really parked (announced in waiters) is
+// released with ErrClosed when Shutdown begins.
+func TestSubmitWaitParkedReleased(t *testing.T) {
+	release := make(chan struct{})
+	p, err := New(func(ctx context.Context, n int) error { <-release; return nil }, WithWorkers(1), WithQueueSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start()
+	p.Submit(0)
+	for p.Stats().Active != 1 {
+		runtime.Gosched()
+	}
+	p.Submit(1)
+	errc := make(chan error, 1)
+	go func() { errc <- p.SubmitWait(context.Background(), 2) }()
+	for deadline := time.Now().Add(10 * time.Second); p.waiters.Load() != 1; runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatal("SubmitWait never parked")
+		}
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- p.Shutdown(context.Background()) }()
+	if err := <-errc; err != ErrClosed {
+		t.Errorf("parked SubmitWait at shutdown = %v; want ErrClosed", err)
+	}
+	close(release)
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown = %v", err)
+	}
 }
