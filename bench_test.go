@@ -3,6 +3,7 @@ package workpool
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -374,9 +375,10 @@ func BenchmarkPrometheusEvents(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			m.JobStarted(3 * time.Millisecond)
-			m.JobFinished(40*time.Millisecond, OutcomeSuccess)
+		// Real durations differ in their low bits, which pick the shard.
+		for i := time.Duration(rand.Uint64()); pb.Next(); i++ {
+			m.JobStarted(3*time.Millisecond + i)
+			m.JobFinished(40*time.Millisecond+i, OutcomeSuccess)
 		}
 	})
 }

@@ -68,7 +68,7 @@ type PrometheusMetrics struct {
 	// Written by submitters, workers and Shutdown; read by Collect.
 	dropped [numReasons]atomic.Uint64
 
-	duration, wait prometheus.Histogram // safe for concurrent use
+	duration, wait *histogram // safe for concurrent use
 
 	// Set by NewPrometheusMetrics and never changed.
 	queueDepth, activeWorkers, workers, queueCapacity *prometheus.Desc
@@ -125,11 +125,8 @@ func NewPrometheusMetrics(reg prometheus.Registerer, opts PrometheusOptions) (*P
 		return prometheus.NewDesc(prometheus.BuildFQName(opts.Namespace, opts.Subsystem, name),
 			help, labels, opts.ConstLabels)
 	}
-	histogram := func(name, help string, b []float64) prometheus.Histogram {
-		return prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: opts.Namespace, Subsystem: opts.Subsystem, Name: name,
-			Help: help, ConstLabels: opts.ConstLabels, Buckets: b,
-		})
+	hist := func(name, help string, b []float64) *histogram {
+		return newHistogram(desc(name, help), b)
 	}
 	m := &PrometheusMetrics{
 		queueDepth:    desc("queue_depth", "Jobs accepted and waiting for a worker."),
@@ -143,8 +140,8 @@ func NewPrometheusMetrics(reg prometheus.Registerer, opts PrometheusOptions) (*P
 		panicked: desc("panics_total", "Finished jobs whose handler panicked."),
 		droppedDesc: desc("dropped_jobs_total",
 			"Jobs that will not run: submissions refused and accepted jobs dropped, by reason.", "reason"),
-		duration: histogram("job_duration_seconds", "How long each finished job's handler ran.", durBuckets),
-		wait:     histogram("job_wait_seconds", "How long each started job waited since it was accepted.", waitBuckets),
+		duration: hist("job_duration_seconds", "How long each finished job's handler ran.", durBuckets),
+		wait:     hist("job_wait_seconds", "How long each started job waited since it was accepted.", waitBuckets),
 	}
 	if err := reg.Register(m); err != nil {
 		return nil, fmt.Errorf("workpool: registering Prometheus metrics: %w", err)
@@ -176,12 +173,12 @@ func (m *PrometheusMetrics) JobRejected(reason DropReason) { m.countDrop(reason)
 func (m *PrometheusMetrics) JobDropped(reason DropReason) { m.countDrop(reason) }
 
 // JobStarted observes the job's queue wait in job_wait_seconds.
-func (m *PrometheusMetrics) JobStarted(wait time.Duration) { m.wait.Observe(wait.Seconds()) }
+func (m *PrometheusMetrics) JobStarted(wait time.Duration) { m.wait.observe(wait) }
 
 // JobFinished observes the handler's run time in job_duration_seconds. The
 // outcome is counted from Stats.
 func (m *PrometheusMetrics) JobFinished(run time.Duration, _ Outcome) {
-	m.duration.Observe(run.Seconds())
+	m.duration.observe(run)
 }
 
 // Describe implements prometheus.Collector.
@@ -190,8 +187,8 @@ func (m *PrometheusMetrics) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	ch <- m.droppedDesc
-	m.duration.Describe(ch)
-	m.wait.Describe(ch)
+	ch <- m.duration.desc
+	ch <- m.wait.desc
 }
 
 // Collect implements prometheus.Collector. It takes one Stats snapshot of
@@ -221,8 +218,8 @@ func (m *PrometheusMetrics) Collect(ch chan<- prometheus.Metric) {
 	for r := range numReasons {
 		ch <- constMetric(m.droppedDesc, counter, float64(m.dropped[r].Load()), r.String())
 	}
-	m.duration.Collect(ch)
-	m.wait.Collect(ch)
+	ch <- m.duration.metric()
+	ch <- m.wait.metric()
 }
 
 // descs lists the metrics read from Stats, in the order Collect fills them.
