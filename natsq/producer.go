@@ -179,7 +179,12 @@ func (p *Producer[T]) publish(ctx context.Context, msg *nats.Msg) (*jetstream.Pu
 	const minWait, maxWait = 50 * time.Millisecond, 2 * time.Second
 	wait := minWait
 	for {
-		ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msg.Header.Get(jetstream.MsgIDHeader)))
+		// Each attempt gets its own deadline: a request lost across a
+		// reconnect would otherwise hold the whole ctx. A retry with the
+		// same message ID is a duplicate if the first attempt was stored.
+		actx, cancel := context.WithTimeout(ctx, publishAttemptTimeout)
+		ack, err := p.js.PublishMsg(actx, msg, jetstream.WithMsgID(msg.Header.Get(jetstream.MsgIDHeader)))
+		cancel()
 		if err == nil {
 			return ack, nil
 		}
@@ -198,6 +203,9 @@ func (p *Producer[T]) publish(ctx context.Context, msg *nats.Msg) (*jetstream.Pu
 		wait = min(2*wait, maxWait)
 	}
 }
+
+// publishAttemptTimeout bounds one publish attempt of Enqueue.
+const publishAttemptTimeout = 2 * time.Second
 
 // transient reports whether a publish error may go away by itself, so the
 // publish is worth repeating with the same message ID.
