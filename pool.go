@@ -102,8 +102,10 @@ const (
 
 // New returns a pool that runs handler on each job, configured by opts (see
 // [WithWorkers] and the other options for defaults). It validates every
-// setting and returns an error naming each bad one; no goroutine starts
-// until [Pool.Start].
+// setting and returns an error naming each bad one. No worker starts until
+// [Pool.Start]. The pool watches its base context from New on (if that
+// context ends first, the queued jobs are dropped on a short-lived
+// goroutine); call [Pool.Shutdown] to release the watch.
 func New[T any](handler Handler[T], opts ...Option) (*Pool[T], error) {
 	s := defaultSettings()
 	for _, opt := range opts {
