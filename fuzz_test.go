@@ -463,20 +463,20 @@ func (r *fuzzRun) onDrop(j fuzzJob, err error) {
 	rec := &r.jobs[j.id]
 	rec.dropped.Add(1)
 	rec.dropErr.Store(&err)
-	if r.cfg.hookPanics {
-		panic("fuzz: OnDrop panics")
-	}
-	if r.cfg.hookGoexit {
-		runtime.Goexit()
-	}
+	r.hookFault("OnDrop")
 }
 
 func (r *fuzzRun) onError(j fuzzJob, err error) {
 	rec := &r.jobs[j.id]
 	rec.onError.Add(1)
 	rec.errorErr.Store(&err)
+	r.hookFault("OnError")
+}
+
+// hookFault makes a hook misbehave as the run's configuration says.
+func (r *fuzzRun) hookFault(hook string) {
 	if r.cfg.hookPanics {
-		panic("fuzz: OnError panics")
+		panic("fuzz: " + hook + " panics")
 	}
 	if r.cfg.hookGoexit {
 		runtime.Goexit()

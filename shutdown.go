@@ -61,7 +61,7 @@ func (p *Pool[T]) Shutdown(ctx context.Context) error {
 // the drops.
 func (p *Pool[T]) stopHard(err error) error {
 	p.abort(err, ReasonShutdown)
-	p.stopBaseWatch()
+	p.release()
 	for {
 		ev := p.event()
 		if p.accounted() {

@@ -2,7 +2,6 @@ package workpool
 
 import (
 	"context"
-	"errors"
 )
 
 // Submit enqueues job without blocking. It returns nil when the job was
@@ -103,45 +102,45 @@ func (p *Pool[T]) SubmitWait(ctx context.Context, job T) error {
 			yield()
 			continue
 		}
-		if err := p.waitForRoom(ctx, job, stamp); err != errRetry {
+		if done, err := p.waitForRoom(ctx, job, stamp); done {
 			return err
 		}
 		waited = true
 	}
 }
 
-var errRetry = errors.New("retry")
-
 // waitForRoom parks a SubmitWait caller until a worker frees a slot. It
-// returns nil once it pushed job itself, errRetry to make the caller try
-// again, or the reason to give up.
-func (p *Pool[T]) waitForRoom(ctx context.Context, job T, stamp int64) error {
+// returns done and the result once the job is accepted or refused, and
+// done == false to make the caller try again.
+func (p *Pool[T]) waitForRoom(ctx context.Context, job T, stamp int64) (done bool, err error) {
 	// Announce before the last try: a worker that frees room after our try
 	// then sees waiters > 0 and sends a token (both sides use sequentially
 	// consistent atomics, so one of them sees the other).
 	p.waiters.Add(1)
-	switch p.q.push(job, stamp) {
-	case pushed:
-		p.waiters.Add(-1)
+	res := p.q.push(job, stamp)
+	var ctxErr error
+	if res == pushFull {
+		select {
+		case <-p.space: // a worker freed room: try again
+		case <-ctx.Done():
+			ctxErr = ctx.Err()
+		case <-p.closing:
+			res = pushClosed
+		}
+	}
+	p.waiters.Add(-1) // before passRoom, which must not count us
+	switch {
+	case res == pushed:
 		p.accepted()
 		p.passRoom()
-		return nil
-	case pushClosed:
-		p.waiters.Add(-1)
-		return p.reject(ReasonClosed, ErrClosed)
-	}
-	select {
-	case <-p.space:
-		p.waiters.Add(-1)
-		return errRetry
-	case <-ctx.Done():
-		p.waiters.Add(-1)
+		return true, nil
+	case res == pushClosed:
+		return true, p.reject(ReasonClosed, ErrClosed)
+	case ctxErr != nil:
 		p.passRoom() // a token we did not take may be meant for another waiter
-		return p.reject(ReasonCanceled, ctx.Err())
-	case <-p.closing:
-		p.waiters.Add(-1)
-		return p.reject(ReasonClosed, ErrClosed)
+		return true, p.reject(ReasonCanceled, ctxErr)
 	}
+	return false, nil
 }
 
 // passRoom hands a room token on to another waiter if there is room left.
