@@ -344,24 +344,20 @@ func BenchmarkJobContext(b *testing.B) {
 			name = "workpool-watched"
 		}
 		b.Run(name, func(b *testing.B) {
-			var w worker
-			var aborted atomic.Bool
-			w.own.aborted, w.own.state = &aborted, &w.state
-			w.state.Store(1) // a job runs
-			parent := context.Background()
-			epoch := time.Now()
+			home := &ctxHome{base: context.Background(), run: context.Background(), epoch: time.Now()}
+			o := &ctxSource{home: home}
 			b.ReportAllocs()
 			for range b.N {
-				c := w.context(parent, epoch, int64(time.Since(epoch)), 30*time.Second, 30*time.Second/64)
+				now := home.now()
+				c := o.next(now + int64(30*time.Second))
 				if watched {
 					select {
 					case <-c.Done():
 					default:
 					}
 				}
-				w.own.endJob()
+				c.finish(now)
 			}
-			w.retire()
 		})
 	}
 }

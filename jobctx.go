@@ -2,6 +2,7 @@ package workpool
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,209 +10,313 @@ import (
 
 // Job contexts with the per-job timeout on.
 //
-// context.WithTimeout costs a timer, a channel and four allocations per job,
-// even for handlers that never look at their context. Here the cost is paid
-// only by handlers that call Done, and then it is one channel.
+// Every job gets a context of its own that behaves as
+// context.WithTimeout(base, timeout) with a deferred cancel around the
+// handler would: Done is one channel, closed once and for good when the job
+// returns, its deadline passes, the base context ends or the pool stops
+// hard; Err is nil until then and the same error after; Cause agrees with
+// Err, or is the base's cause when the base ended the job. A context is
+// never reused, so a goroutine that keeps one after its job sees it ended
+// for good.
 //
-// A worker hands the same jobContext to the consecutive jobs that start
-// within one "bucket" of time (timeout/64): its deadline is the bucket's
-// start plus the timeout plus the bucket's width, so each job gets at least
-// its full timeout and at most 1/64 more. A jobContext is never reset: it is
-// retired (Done closed, Err Canceled) when its bucket ends or the worker
-// exits, and never comes back to life.
-//
-// What a context's Done and Err report for the job running now lives in the
-// worker's jobOwner: the Done channel, made at the first call, closed when
-// the job's deadline passes (one timer per worker, reset per job), when the
-// pool stops hard, or when the job returns, as context.WithTimeout's cancel
-// would. A goroutine a job leaked its context into therefore sees a Done
-// channel it took during the job closed at the job's end; asked after the
-// job ended, the shared context reports itself ended while the worker is
-// idle, and answers for the job running then otherwise, until the bucket
-// ends.
+// context.WithTimeout costs a timer, a channel and four allocations per
+// job, and most handlers only pass their context along or ask Err. So a job
+// context starts lazy:
+//   - contexts are carved from a per-worker slab (ctxSlab of them per
+//     allocation); a slab is freed by the garbage collector once no
+//     context in it is referenced;
+//   - until someone calls Done (which deriving a child, context.AfterFunc
+//     and an http request all do), the context has no channel and no timer:
+//     Err compares the clock with the deadline and looks at the pool's stop
+//     and the base context when asked, and the job's end is one
+//     compare-and-swap of the state word;
+//   - the first Done makes the context "watched": it creates the real
+//     thing, context.WithDeadline(run context, deadline), and from then on
+//     answers Done, Err and Cause from it, and presents it to the context
+//     package as its cancelable ancestor, so that children register with it
+//     directly (no goroutine each) and are cancelled synchronously when the
+//     job ends, the deadline passes, the base context ends or the pool
+//     stops hard (the run context is a child of the base, cancelled by a
+//     hard stop).
 
-// jobContext is the context.Context handed to handlers.
-type jobContext struct {
-	own        *jobOwner       // the worker's per-job state; never changes
-	parent     context.Context // the pool's run context; never changes
-	deadline   time.Time       // never changes
-	deadlineNS int64           // deadline on the pool's clock (ns since its epoch)
-	retired    atomic.Bool     // the bucket ended: Done is closed, Err is Canceled
+// ctxSlab is how many job contexts a worker allocates at a time.
+const ctxSlab = 64
+
+// deadlineSlack is how much later than its timeout after the job's start a
+// job's deadline is: 1/64 of the timeout. A worker that goes straight from
+// one job to the next takes the previous job's end as the next one's start,
+// to save a clock read; the slack keeps the deadline at least the timeout
+// after the real start, unless the worker is held up right there for longer.
+func deadlineSlack(timeout time.Duration) time.Duration { return timeout / 64 }
+
+// A job context's state word: the end code of an unwatched context in the
+// low bits (0 while live), or watchedBit once it has its real context.
+const (
+	endCanceled uint32 = 1 // the handler returned, or the pool stopped hard: Canceled
+	endDeadline uint32 = 2 // the job's deadline passed: DeadlineExceeded
+	endBase     uint32 = 3 // the base context ended: its Err and its cause
+	endMask     uint32 = 3
+	watchedBit  uint32 = 4
+)
+
+// ctxHome is what all job contexts of a pool share.
+type ctxHome struct {
+	// Set by New and never changed.
+	base     context.Context
+	baseDone <-chan struct{} // base.Done(); nil if base never ends
+	run      context.Context // the pool's run context: a child of base, cancelled by a hard stop
+	epoch    time.Time       // origin of the pool's clock
+
+	// stopAt is when the pool stopped hard, on the pool's clock; it is
+	// written once, before stop is set. stop is then the end code of the
+	// running jobs' unwatched contexts: endBase if the base context ended,
+	// endCanceled if a shutdown deadline passed.
+	stopAt int64
+	stop   atomic.Uint32
 }
 
-var _ context.Context = (*jobContext)(nil)
+func (h *ctxHome) now() int64 { return int64(time.Since(h.epoch)) }
 
-// jobOwner is one worker's state for the job it runs now.
-type jobOwner struct {
-	aborted *atomic.Bool   // the pool's hard-stop flag
-	state   *atomic.Uint64 // the worker's state: odd while a job runs (see worker)
-	// used is set when done or err is, so the worker knows to reset them
-	// at the end of the job without taking mu otherwise.
-	used atomic.Bool
-
-	mu    sync.Mutex
-	done  chan struct{} // guarded by mu; the running job's Done channel, made by the first Done
-	err   error         // guarded by mu; why the running job's context ended
-	dl    time.Time     // guarded by mu; the deadline the timer is set for
-	timer *time.Timer   // guarded by mu; made at the first Done, reused after
+// markStopped records a hard stop, once (the caller makes sure), before the
+// run context is cancelled.
+func (h *ctxHome) markStopped(code uint32) {
+	h.stopAt = h.now()
+	h.stop.Store(code)
 }
 
-// closedChan is the Done channel of retired contexts.
+// ctxSource is one worker's source of job contexts.
+type ctxSource struct {
+	home *ctxHome // never changes
+	slab []jobCtx // owned by the worker goroutine: contexts not yet handed out
+}
+
+// next returns a fresh context for a job with deadline (pool clock).
+func (o *ctxSource) next(deadline int64) *jobCtx {
+	if len(o.slab) == 0 {
+		o.slab = make([]jobCtx, ctxSlab)
+	}
+	c := &o.slab[0]
+	o.slab = o.slab[1:]
+	c.home, c.dl = o.home, deadline
+	return c
+}
+
+// jobCtx is the context.Context handed to handlers when the job timeout is
+// on. See the top of this file.
+type jobCtx struct {
+	home *ctxHome // set by next, before the handler runs; never changes after
+	dl   int64    // the deadline on the pool's clock; as home
+
+	// state is the end code of an unwatched context (0 while live) or
+	// watchedBit. It changes once: from 0, by compare-and-swap.
+	state atomic.Uint32
+
+	mu sync.Mutex // serialises the first Done calls
+	// real and cancel are the watched context's; written under mu before
+	// watchedBit is set, never after, so a reader that sees the bit may
+	// read them.
+	real   context.Context
+	cancel context.CancelFunc
+}
+
+var _ context.Context = (*jobCtx)(nil)
+
+// closedChan is the Done channel of contexts that ended before anyone asked.
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-func newJobContext(own *jobOwner, parent context.Context, epoch time.Time, deadlineNS int64) *jobContext {
-	return &jobContext{own: own, parent: parent,
-		deadline: epoch.Add(time.Duration(deadlineNS)), deadlineNS: deadlineNS}
-}
-
-// Deadline returns the job's deadline, or the parent's if that is earlier.
-func (c *jobContext) Deadline() (time.Time, bool) {
-	if d, ok := c.parent.Deadline(); ok && d.Before(c.deadline) {
-		return d, true
+// Deadline returns the job's deadline, or the base context's if that is
+// earlier (as context.WithDeadline does).
+func (c *jobCtx) Deadline() (time.Time, bool) {
+	h := c.home
+	d := h.epoch.Add(time.Duration(c.dl))
+	if bd, ok := h.base.Deadline(); ok && bd.Before(d) {
+		return bd, true
 	}
-	return c.deadline, true
+	return d, true
 }
 
-// Value returns the parent's value for key.
-func (c *jobContext) Value(key any) any { return c.parent.Value(key) }
-
-// String names the context for debugging.
-func (c *jobContext) String() string { return "workpool.jobContext" }
-
-// Done returns a channel closed when the running job's context ends. The
-// first call of a job makes the channel and sets the worker's timer.
-func (c *jobContext) Done() <-chan struct{} {
-	o := c.own
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if c.over() {
+// Done returns a channel that is closed when the job's context ends. The
+// first call while the job runs makes the context watched (see above).
+func (c *jobCtx) Done() <-chan struct{} {
+	if s := c.state.Load(); s&watchedBit != 0 {
+		return c.real.Done()
+	} else if s != 0 {
 		return closedChan
 	}
-	if o.done == nil {
-		if o.err == nil {
-			o.pollLocked(c) // before done exists: endLocked would close it
-		}
-		o.done = make(chan struct{})
-		o.used.Store(true)
-		if o.err != nil {
-			close(o.done)
-		} else {
-			o.armLocked(c.deadline)
-		}
-	}
-	return o.done
+	return c.watch()
 }
 
-// Err returns nil while the running job's context is live,
-// context.DeadlineExceeded after its deadline, and context.Canceled after
-// the pool stopped hard or the context was retired.
-func (c *jobContext) Err() error {
-	o := c.own
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if c.over() {
+// watch makes c watched, if it is live, and returns its Done channel.
+func (c *jobCtx) watch() <-chan struct{} {
+	if c.poll() != 0 {
+		return closedChan
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.state.Load(); s&watchedBit != 0 {
+		return c.real.Done() // another caller was first
+	} else if s != 0 {
+		return closedChan
+	}
+	h := c.home
+	c.real, c.cancel = context.WithDeadline(h.run, h.epoch.Add(time.Duration(c.dl)))
+	if !c.state.CompareAndSwap(0, watchedBit) {
+		// The job ended meanwhile (finish and poll do not take mu).
+		c.cancel()
+		return closedChan
+	}
+	return c.real.Done()
+}
+
+// Err returns nil while the job's context is live, then, for good,
+// context.Canceled once the handler returned or the pool stopped hard,
+// context.DeadlineExceeded once the job's deadline passed, or the base
+// context's error if that ended first.
+func (c *jobCtx) Err() error {
+	s := c.state.Load()
+	if s == 0 {
+		s = c.poll()
+		if s == 0 {
+			return nil
+		}
+	}
+	switch s {
+	case watchedBit:
+		return c.real.Err()
+	case endCanceled:
 		return context.Canceled
+	case endDeadline:
+		return context.DeadlineExceeded
 	}
-	if o.err == nil {
-		o.pollLocked(c)
-	}
-	return o.err
+	return c.home.base.Err()
 }
 
-// over reports whether c can belong to no running job: it was retired, or
-// its worker is idle (a goroutine a job leaked c into is asking).
-func (c *jobContext) over() bool {
-	return c.retired.Load() || c.own.state.Load()&1 == 0
+// Value returns the base context's value for key. Under the context
+// package's own key for cancelable contexts (see cancelCtxKey) it returns
+// the watched context's real one, so that children register with it and
+// context.Cause reads its cause; an unwatched context that ended for a
+// reason of its own hides its ancestors', so that Cause equals Err.
+func (c *jobCtx) Value(key any) any {
+	if key == cancelCtxKey {
+		switch c.state.Load() {
+		case watchedBit:
+			return c.real.Value(key)
+		case endBase:
+		default:
+			return nil
+		}
+	}
+	return c.home.base.Value(key)
 }
 
-// pollLocked ends the running job's context if the pool stopped or the
-// deadline passed: Err is right even when no timer runs.
-func (o *jobOwner) pollLocked(c *jobContext) {
-	switch {
-	case o.aborted.Load():
-		o.endLocked(context.Canceled)
-	case c.parent.Err() != nil:
-		o.endLocked(c.parent.Err())
-	case !time.Now().Before(c.deadline):
-		o.endLocked(context.DeadlineExceeded)
+// String names the context for debugging, after its base, as the context
+// package's contexts do.
+func (c *jobCtx) String() string {
+	d, _ := c.Deadline()
+	return contextName(c.home.base) + ".WithJobDeadline(" + d.String() + ")"
+}
+
+func contextName(c context.Context) string {
+	if s, ok := c.(interface{ String() string }); ok {
+		return s.String()
+	}
+	return reflect.TypeOf(c).String()
+}
+
+// AfterFunc arranges for f to run on a goroutine of its own once the job's
+// context ends, as context.AfterFunc does; stop unregisters f and returns
+// true if that kept f from running. The context package calls it only if it
+// cannot use the watched context directly.
+func (c *jobCtx) AfterFunc(f func()) (stop func() bool) {
+	c.Done()
+	if c.state.Load()&watchedBit != 0 {
+		return context.AfterFunc(c.real, f)
+	}
+	go f()
+	return func() bool { return false }
+}
+
+// cause returns the end code that c should have for a reason other than
+// its handler returning: a hard stop, the base context's end, or its
+// deadline at now (pool clock; read only if needed, when now < 0). It
+// returns 0 if none applies.
+func (c *jobCtx) cause(now int64) uint32 {
+	h := c.home
+	if stop := h.stop.Load(); stop != 0 {
+		if c.dl <= h.stopAt {
+			return endDeadline // the deadline came first
+		}
+		return stop
+	}
+	if now < 0 {
+		now = h.now()
+	}
+	if c.dl <= now {
+		return endDeadline
+	}
+	if h.baseDone != nil {
+		select {
+		case <-h.baseDone:
+			return endBase // the pool's watcher is about to stop it hard
+		default:
+		}
+	}
+	return 0
+}
+
+// poll ends an unwatched c if a hard stop, its base context or its deadline
+// says it is over, and returns its state.
+func (c *jobCtx) poll() uint32 {
+	if s := c.state.Load(); s != 0 {
+		return s
+	}
+	if code := c.cause(-1); code != 0 {
+		c.state.CompareAndSwap(0, code)
+	}
+	return c.state.Load()
+}
+
+// finish ends c as its handler returns at now (pool clock), as the deferred
+// cancel of context.WithTimeout would: unwatched, with one compare-and-swap
+// (and the end it would have had if watched: deadline, hard stop, base).
+func (c *jobCtx) finish(now int64) {
+	if c.state.Load() == 0 {
+		code := c.cause(now)
+		if code == 0 {
+			code = endCanceled
+		}
+		if c.state.CompareAndSwap(0, code) {
+			return
+		}
+	}
+	if c.state.Load()&watchedBit != 0 {
+		c.cancel()
 	}
 }
 
-// armLocked sets the worker's timer for deadline.
-func (o *jobOwner) armLocked(deadline time.Time) {
-	o.dl = deadline
-	if o.timer == nil {
-		o.timer = time.AfterFunc(time.Until(deadline), o.fire)
-	} else {
-		o.timer.Reset(time.Until(deadline))
-	}
-}
+// cancelCtxKey is the key for which the context package's cancelable
+// contexts return themselves from Value; context.Cause looks up the
+// nearest one by it to read its cause. A job context that ended for a
+// reason of its own must hide its ancestors' under that key, or Cause would
+// report an ancestor's cause (as context.WithTimeout's context, itself a
+// cancelable context, does). The key is unexported: it is learnt once, from
+// the Value call that context.Cause makes on a probe context. The tests
+// check that it was learnt (TestCancelCtxKeyLearnt).
+var cancelCtxKey = func() any {
+	var p keyProbe
+	_ = context.Cause(&p)
+	return p.key
+}()
 
-// fire runs when the timer expires: it ends the running job's context if
-// its deadline has passed (a timer set for an earlier job may fire late).
-func (o *jobOwner) fire() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.err != nil || o.done == nil {
-		return
-	}
-	if wait := time.Until(o.dl); wait > 0 {
-		o.timer.Reset(wait)
-		return
-	}
-	o.endLocked(context.DeadlineExceeded)
-}
+// keyProbe is an ended context that records the first key it is asked for.
+type keyProbe struct{ key any }
 
-// endLocked ends the running job's context with err. o.err must be nil.
-func (o *jobOwner) endLocked(err error) {
-	o.err = err
-	o.used.Store(true)
-	if o.done != nil {
-		close(o.done)
+func (*keyProbe) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*keyProbe) Done() <-chan struct{}       { return closedChan }
+func (*keyProbe) Err() error                  { return context.Canceled }
+func (p *keyProbe) Value(key any) any {
+	if p.key == nil {
+		p.key = key
 	}
-	if o.timer != nil {
-		o.timer.Stop()
-	}
-}
-
-// cancel ends the running job's context with err, if it is live. The pool
-// calls it on every worker when it stops hard.
-func (o *jobOwner) cancel(err error) {
-	o.mu.Lock()
-	if o.err == nil {
-		o.endLocked(err)
-	}
-	o.mu.Unlock()
-}
-
-// endJob closes the finished job's Done channel, if it was taken, and clears
-// the state for the next job. It costs one atomic load when nothing was used.
-func (o *jobOwner) endJob() {
-	if !o.used.Load() {
-		return
-	}
-	o.mu.Lock()
-	if o.err == nil && o.done != nil {
-		close(o.done) // the job returned: its context ends, as WithTimeout's cancel would
-	}
-	if o.timer != nil {
-		o.timer.Stop()
-	}
-	o.done, o.err = nil, nil
-	o.used.Store(false)
-	o.mu.Unlock()
-}
-
-// retire ends c for good: its bucket is over or the worker exits.
-func (c *jobContext) retire() {
-	c.own.mu.Lock()
-	c.retired.Store(true)
-	c.own.mu.Unlock()
-	c.own.endJob()
-}
-
-// bucketWidth is how long a worker hands one jobContext to jobs that start
-// one after the other: 1/64 of the timeout.
-func bucketWidth(timeout time.Duration) time.Duration {
-	return timeout / 64
+	return nil
 }

@@ -91,11 +91,12 @@ func WithQueueSize(n int) Option { return func(s *settings) { s.queueSize = n } 
 // [ErrJobTimeout] if it returned nil). Default 30s; 0 disables the per-job
 // timeout; negative is an error. (To save a clock read, a worker that goes
 // straight from one job to the next takes the previous job's end as the
-// next one's start: that start is early by the few nanoseconds between the
-// two, unless the worker is preempted right there.)
+// next one's start; the d/64 keeps the deadline at least d after the real
+// start unless the worker is held up for longer right there.)
 //
-// The timeout costs no allocation for handlers that never call their
-// context's Done method, and one for handlers that do (see [Handler]).
+// With the timeout on, each job has a context of its own (see [Handler]):
+// contexts are allocated 64 at a time per worker, and a handler that never
+// watches its context (calls Done or derives a child) costs no timer.
 func WithJobTimeout(d time.Duration) Option { return func(s *settings) { s.jobTimeout = d } }
 
 // WithShutdownTimeout bounds [Pool.Shutdown]: it gives up draining this long

@@ -11,20 +11,24 @@ import (
 	"time"
 )
 
-// Handler runs one job. ctx is derived from the pool's base context and
-// carries the per-job deadline ([WithJobTimeout]); it is cancelled when the
-// pool stops hard (the base context ends or a shutdown deadline passes). A
-// non-nil error counts the job as failed and is handed to the OnError hook.
+// Handler runs one job. A non-nil error counts the job as failed and is
+// handed to the OnError hook.
 //
-// With the job timeout on, the context costs nothing per job unless the
-// handler calls ctx.Done, which costs one allocation; a Done channel taken
-// during the job is closed when the handler returns, as with
-// context.WithTimeout. To stay allocation-free, the context value is shared
-// with the next jobs its worker starts within 1/64 of the timeout: a
-// goroutine that keeps it after the job sees it ended while the worker is
-// idle, and otherwise the state of the job the worker runs then, until the
-// worker moves on. Pass a context of your own to goroutines that outlive the
-// job.
+// With the job timeout on (the default, see [WithJobTimeout]), ctx is the
+// job's own: it behaves as context.WithTimeout(base, timeout) with a
+// deferred cancel around the handler, base being the pool's base context
+// ([WithContext]). It ends, for good, when the handler returns
+// (context.Canceled), when the job's deadline passes
+// (context.DeadlineExceeded), when the base context ends (its error; and
+// context.Cause gives the base's cause) or when the pool stops hard
+// (context.Canceled). Its values are the base context's. Contexts derived
+// from it (context.WithCancel, WithTimeout, AfterFunc, http requests) end
+// with it and need no goroutine of their own to follow it. It is never
+// reused for another job, so a goroutine that keeps it sees it ended.
+//
+// With the job timeout off, every job gets the pool's run context: derived
+// from the base context, it ends when the pool stops hard or when Shutdown
+// returns, not when the handler returns. Cancel what you derive from it.
 type Handler[T any] func(ctx context.Context, job T) error
 
 // Pool runs a [Handler] on jobs of type T with a fixed number of workers fed
@@ -44,7 +48,7 @@ type Pool[T any] struct {
 	q               *ring[T]
 	workers         []worker
 	timeout         time.Duration // per-job timeout; 0 disables
-	bucket          time.Duration // see jobContext
+	slack           time.Duration // added to the job timeout: see deadlineSlack
 	shutdownTimeout time.Duration
 	policy          DropPolicy
 	onDrop          func(T, error) // nil when unset
@@ -55,7 +59,8 @@ type Pool[T any] struct {
 	epoch           time.Time       // origin of queue stamps
 	base            context.Context // from WithContext
 	baseDone        <-chan struct{} // base.Done(); nil if it never ends
-	runCtx          context.Context
+	home            *ctxHome        // what the job contexts share (see jobCtx)
+	runCtx          context.Context // the jobs' context when the job timeout is off
 	cancelRun       context.CancelFunc
 	stopBaseWatch   func() bool
 	wake            chan struct{} // one token per claimed sleeper; cap len(workers)
@@ -123,7 +128,7 @@ func New[T any](handler Handler[T], opts ...Option) (*Pool[T], error) {
 		q:               newRing[T](s.queueSize, !nop),
 		workers:         make([]worker, s.workers),
 		timeout:         s.jobTimeout,
-		bucket:          bucketWidth(s.jobTimeout),
+		slack:           deadlineSlack(s.jobTimeout),
 		shutdownTimeout: s.shutdownTimeout,
 		policy:          s.policy,
 		onDrop:          onDrop,
@@ -137,10 +142,6 @@ func New[T any](handler Handler[T], opts ...Option) (*Pool[T], error) {
 		closing:         make(chan struct{}),
 		evCh:            make(chan struct{}),
 	}
-	for i := range p.workers {
-		p.workers[i].own.aborted = &p.aborted
-		p.workers[i].own.state = &p.workers[i].state
-	}
 	if b, ok := s.metrics.(StatsBinder); ok {
 		if err := b.Bind(p.Stats); err != nil {
 			return nil, err
@@ -148,6 +149,10 @@ func New[T any](handler Handler[T], opts ...Option) (*Pool[T], error) {
 	}
 	p.base, p.baseDone = s.ctx, s.ctx.Done()
 	p.runCtx, p.cancelRun = context.WithCancel(s.ctx)
+	p.home = &ctxHome{base: s.ctx, baseDone: s.ctx.Done(), run: p.runCtx, epoch: p.epoch}
+	for i := range p.workers {
+		p.workers[i].ctx.home = p.home
+	}
 	p.stopBaseWatch = context.AfterFunc(s.ctx, p.abortByBase)
 	return p, nil
 }

@@ -1,11 +1,8 @@
 package workpool
 
 import (
-	"context"
 	"math"
-	"sync/atomic"
 	"testing"
-	"time"
 	"unsafe"
 )
 
@@ -104,80 +101,6 @@ func TestRingReleasesJobs(t *testing.T) {
 			t.Fatalf("slot %d still holds a popped job", i)
 		}
 	}
-}
-
-// TestJobContextDoneAfterParentEnded pins a bug: Done called for the first
-// time after the parent ended closed its channel twice (and panicked).
-func TestJobContextDoneAfterParentEnded(t *testing.T) {
-	var aborted atomic.Bool
-	running := new(atomic.Uint64)
-	running.Store(1) // a job runs
-	own := &jobOwner{aborted: &aborted, state: running}
-	parent, cancel := context.WithCancel(context.Background())
-	epoch := time.Now()
-	c := newJobContext(own, parent, epoch, int64(time.Hour))
-	cancel()
-	select {
-	case <-c.Done():
-	default:
-		t.Fatal("Done not closed after the parent ended")
-	}
-	if err := c.Err(); err != context.Canceled {
-		t.Errorf("Err() = %v; want Canceled", err)
-	}
-	own.endJob()
-
-	c = newJobContext(own, context.Background(), epoch, 0) // deadline already passed
-	<-c.Done()
-	if err := c.Err(); err != context.DeadlineExceeded {
-		t.Errorf("Err() past deadline = %v; want DeadlineExceeded", err)
-	}
-	own.endJob()
-
-	c = newJobContext(own, context.Background(), epoch, int64(time.Hour))
-	c.retire() // retired before anyone looked
-	<-c.Done()
-	if err := c.Err(); err != context.Canceled {
-		t.Errorf("Err() after retire = %v; want Canceled", err)
-	}
-}
-
-// TestJobContextEndsWithJob: a Done channel taken during a job closes when
-// the job ends, the next job gets a fresh one, and a Done-watching job costs
-// one allocation (its channel); an unwatched one none.
-func TestJobContextEndsWithJob(t *testing.T) {
-	var aborted atomic.Bool
-	running := new(atomic.Uint64)
-	running.Store(1) // a job runs
-	own := &jobOwner{aborted: &aborted, state: running}
-	c := newJobContext(own, context.Background(), time.Now(), int64(time.Hour))
-	d1 := c.Done()
-	own.endJob()
-	select {
-	case <-d1:
-	default:
-		t.Fatal("Done channel of a finished job is still open")
-	}
-	d2 := c.Done()
-	select {
-	case <-d2:
-		t.Fatal("next job's Done channel is closed")
-	default:
-	}
-	if c.Err() != nil {
-		t.Errorf("Err() of the running job = %v; want nil", c.Err())
-	}
-	own.cancel(context.Canceled) // a hard stop
-	<-d2
-	own.endJob()
-
-	if n := testing.AllocsPerRun(100, func() { _ = c.Err(); own.endJob() }); n != 0 {
-		t.Errorf("unwatched job: %v allocations; want 0", n)
-	}
-	if n := testing.AllocsPerRun(100, func() { _ = c.Done(); own.endJob() }); n > 1 {
-		t.Errorf("Done-watching job: %v allocations; want at most 1", n)
-	}
-	c.retire()
 }
 
 func TestWorkerSize(t *testing.T) {

@@ -130,14 +130,17 @@ func (p *Pool[T]) abort(err error, reason DropReason) {
 func (p *Pool[T]) markAborted(err error, reason DropReason) {
 	p.abortOnce.Do(func() {
 		p.abortErr, p.abortReason = err, reason
+		// Running jobs' contexts end with the base context's error if it
+		// ended, context.Canceled otherwise: the unwatched ones see the stop
+		// when asked, the watched ones are children of the run context.
+		code := endCanceled
+		if reason == ReasonCanceled {
+			code = endBase
+		}
+		p.home.markStopped(code)
 		p.aborted.Store(true)
 		p.closeIntake()
 		p.cancelRun()
-		// Running jobs' contexts: set before aborted is seen by a job that
-		// takes Done later (pollLocked), cancelled here for those that took it.
-		for i := range p.workers {
-			p.workers[i].own.cancel(context.Canceled)
-		}
 		p.logWarn("workpool stopping hard", "reason", reason.String(), "err", err)
 	})
 }

@@ -7,9 +7,13 @@ import (
 // Submit enqueues job without blocking. It returns nil when the job was
 // accepted: it will run, or be handed to OnDrop. When the queue is full it
 // returns [ErrQueueFull] under [DropNewest]; under [DropOldest] it accepts
-// job and evicts the oldest queued job to OnDrop. Once shutdown has begun it
-// returns [ErrClosed]. It may be called before [Pool.Start].
+// job and evicts the oldest queued job to OnDrop. Once shutdown has begun,
+// or the pool's base context has ended ([WithContext]), it returns
+// [ErrClosed]. It may be called before [Pool.Start].
 func (p *Pool[T]) Submit(job T) error {
+	if p.baseEnded() {
+		return p.reject(ReasonClosed, ErrClosed)
+	}
 	var stamp int64
 	if p.timed {
 		stamp = p.clock()
@@ -63,6 +67,24 @@ func (p *Pool[T]) evictAndPush(job T, stamp int64) error {
 	}
 }
 
+// baseEnded reports whether the base context has ended, and if so marks
+// the hard stop (which the base context's watcher may not have done yet):
+// a caller that saw the base context end must not have a job accepted. It
+// costs one atomic load while the base context is live, and nothing when it
+// can never end.
+func (p *Pool[T]) baseEnded() bool {
+	if p.baseDone == nil {
+		return false
+	}
+	select {
+	case <-p.baseDone:
+		p.markAborted(p.base.Err(), ReasonCanceled)
+		return true
+	default:
+		return false
+	}
+}
+
 // queueFinal reports whether the queue is closed, empty and has no eviction
 // in progress, so no job can appear in it any more.
 func (p *Pool[T]) queueFinal() bool {
@@ -72,11 +94,15 @@ func (p *Pool[T]) queueFinal() bool {
 // SubmitWait enqueues job, blocking while the queue is full. It returns nil
 // once the job is accepted, ctx.Err() if ctx ends first, and [ErrClosed] if
 // shutdown begins first (waiting callers are released at once). It never
-// evicts a queued job, whatever the drop policy. If there is room, it
+// evicts a queued job, whatever the drop policy. Like Submit, it returns
+// [ErrClosed] once the pool's base context has ended. If there is room, it
 // succeeds even when ctx has already ended.
 func (p *Pool[T]) SubmitWait(ctx context.Context, job T) error {
 	if ctx == nil {
 		return ErrNilContext
+	}
+	if p.baseEnded() {
+		return p.reject(ReasonClosed, ErrClosed)
 	}
 	var stamp int64
 	if p.timed {

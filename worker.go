@@ -1,7 +1,6 @@
 package workpool
 
 import (
-	"context"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -31,10 +30,8 @@ type workerState struct {
 	panicked atomic.Uint64
 
 	// Owned by the worker goroutine (and handed over with it on Goexit).
-	started  uint64      // jobs whose handler was called
-	own      jobOwner    // the running job's context state (see jobContext)
-	ctx      *jobContext // shared by the jobs of the current bucket; nil if none
-	ctxUntil int64       // the current bucket ends here, on the pool's clock
+	started uint64    // jobs whose handler was called
+	ctx     ctxSource // the source of job contexts (see jobCtx)
 	// lastEnd is when the previous handler returned, on the pool's clock;
 	// fresh says it may stand in for the next job's start, because the
 	// worker popped that job at once, with no hook run and no wait between.
@@ -96,7 +93,6 @@ func (p *Pool[T]) work(w *worker) {
 			return
 		}
 		w.idle()
-		w.retire()
 		if p.live.Add(-1) == 0 {
 			p.signal()
 		}
@@ -128,9 +124,6 @@ func (p *Pool[T]) work(w *worker) {
 // park waits until there may be a job to pop. It returns false when the
 // worker should exit: intake is closed and the queue is empty.
 func (p *Pool[T]) park(w *worker) bool {
-	// A goroutine a job leaked its context into may have taken Done after
-	// the job ended: close it and stop the timer now that the worker is idle.
-	w.own.endJob()
 	if p.q.closed() {
 		if p.queueFinal() {
 			return false
@@ -190,7 +183,7 @@ func (p *Pool[T]) run(w *worker, job T, stamp int64) {
 		p.signal() // a hard stop may be waiting for every job to start or drop
 	}
 	ctx := p.runCtx
-	var jc *jobContext
+	var jc *jobCtx
 	var start int64
 	if p.timeout > 0 || p.timed {
 		if w.fresh {
@@ -200,7 +193,11 @@ func (p *Pool[T]) run(w *worker, job T, stamp int64) {
 		}
 	}
 	if p.timeout > 0 {
-		jc = w.context(p.runCtx, p.epoch, start, p.timeout, p.bucket)
+		deadline := start + int64(p.timeout+p.slack)
+		if deadline < start {
+			deadline = math.MaxInt64 // a timeout of centuries: never
+		}
+		jc = w.ctx.next(deadline)
 		ctx = jc
 	}
 	if p.timed {
@@ -222,10 +219,11 @@ func (p *Pool[T]) run(w *worker, job T, stamp int64) {
 			outcome = OutcomeError
 		}
 		var ran time.Duration
+		var end int64
 		if p.timeout > 0 || p.timed {
-			end := p.clock()
+			end = p.clock()
 			ran = time.Duration(end - start)
-			if jc != nil && outcome != OutcomePanic && end > jc.deadlineNS {
+			if jc != nil && outcome != OutcomePanic && end >= jc.dl {
 				outcome = OutcomeTimeout
 				if err == nil {
 					err = ErrJobTimeout
@@ -235,8 +233,8 @@ func (p *Pool[T]) run(w *worker, job T, stamp int64) {
 		}
 		if jc != nil {
 			// The job's context ends as it returns, as context.WithTimeout's
-			// cancel would (one atomic load if nobody took Done).
-			w.own.endJob()
+			// cancel would (one compare-and-swap if nobody watches it).
+			jc.finish(end)
 		}
 		p.finish(w, job, err, outcome, ran)
 	}()
@@ -303,30 +301,6 @@ func (p *Pool[T]) callHook(name string, fn func(T, error), job T, err error) {
 		}
 	}()
 	fn(job, err)
-}
-
-// context returns the context for a job starting at now (on the pool's
-// clock): the current bucket's, or a new one.
-func (w *worker) context(parent context.Context, epoch time.Time, now int64, timeout, bucket time.Duration) *jobContext {
-	if w.ctx != nil && now < w.ctxUntil {
-		return w.ctx
-	}
-	w.retire()
-	deadline := now + int64(timeout+bucket)
-	if deadline < now {
-		deadline = math.MaxInt64 // a timeout of centuries: never
-	}
-	w.ctx = newJobContext(&w.own, parent, epoch, deadline)
-	w.ctxUntil = now + int64(bucket)
-	return w.ctx
-}
-
-// retire ends the current bucket's context.
-func (w *worker) retire() {
-	if w.ctx != nil {
-		w.ctx.retire()
-		w.ctx = nil
-	}
 }
 
 func yield() { runtime.Gosched() }
