@@ -140,7 +140,12 @@ func (p *Pool[T]) markAborted(err error, reason DropReason) {
 		p.home.markStopped(code)
 		p.aborted.Store(true)
 		p.closeIntake()
-		p.cancelRun()
+		if code != endBase {
+			p.cancelRun()
+		}
+		// else the base context cancels the run context, its child, itself,
+		// with its own error and cause: cancelling it here might come first
+		// and give it Canceled with no cause.
 		p.logWarn("workpool stopping hard", "reason", reason.String(), "err", err)
 	})
 }
