@@ -25,6 +25,14 @@ import (
 // lost or handled twice, and that Stats, the hooks, the errors returned and
 // the time Shutdown took agree with what happened. See fuzzRun.check.
 //
+// With the contexts flag, every handler also derives children of its
+// context (WithCancel, WithTimeout, AfterFunc), never cancels them, and
+// leaks its context to a goroutine that reads it across later jobs; the
+// handlers of later jobs check earlier jobs' contexts too. The run checks
+// the context contract throughout: a job's context is its own, Err is
+// sticky and consistent with Done, Done and Deadline are stable, Cause
+// agrees with Err, and every child ends with its parent. See fuzzCtx.
+//
 // Most inputs run in a synctest bubble: time is virtual, so deadlines are
 // exact and cost nothing, and a hang becomes a deadlock panic. One in four
 // runs on the real clock, where timers race the workers.
@@ -72,6 +80,7 @@ type fuzzConfig struct {
 	hookGoexit     bool // OnDrop and OnError call runtime.Goexit after recording, as t.FailNow would
 	logger         bool // a logger that discards, to run the logging paths
 	children       bool // jobOK handlers Submit a child job (jobError) from inside the pool
+	contexts       bool // handlers derive children and leak their context (see fuzzCtx)
 	shortShutdown  bool // WithShutdownTimeout(times.short) instead of an hour
 	realTime       bool
 	actors         int
@@ -115,7 +124,7 @@ const maxFuzzOps = 48
 // byte 2 flags (bit 0 DropOldest, 1 job timeout, 2 start early, 3 metrics,
 // 4 and 5 both set: real time, 5 alone: hooks panic, 6-7 actors-1), byte 3
 // more flags (bit 0 short shutdown timeout, 1 hooks call Goexit, 2 logger,
-// 3 handlers submit child jobs), then pairs: (actor<<4 | op, arg).
+// 3 handlers submit child jobs, 4 contexts), then pairs: (actor<<4 | op, arg).
 func decodeFuzz(data []byte) (fuzzConfig, [][]fuzzOp) {
 	at := func(i int) byte {
 		if i < len(data) {
@@ -137,6 +146,7 @@ func decodeFuzz(data []byte) (fuzzConfig, [][]fuzzOp) {
 		hookGoexit:    more&2 != 0,
 		logger:        more&4 != 0,
 		children:      more&8 != 0,
+		contexts:      more&16 != 0,
 		actors:        1 + int(flags>>6),
 	}
 	script := make([][]fuzzOp, cfg.actors)
@@ -168,7 +178,10 @@ type jobRecord struct {
 	kind      jobKind
 	wait      bool  // SubmitWait
 	submitErr error // what Submit or SubmitWait returned
-	ctxErr    error // SubmitWait's ctx.Err() after it returned
+	// afterCancel says the submitting actor had cancelled the base context
+	// (and its cancel had returned) before submitting: it must be refused.
+	afterCancel bool
+	ctxErr      error // SubmitWait's ctx.Err() after it returned
 }
 
 type shutdownCall struct {
@@ -185,7 +198,8 @@ type fuzzRun struct {
 	times  fuzzTimes
 
 	pool       *workpool.Pool[fuzzJob]
-	cancelBase context.CancelFunc
+	cancelBase context.CancelCauseFunc
+	ctxs       fuzzCtxs
 	release    chan struct{} // closed at the end: jobHold returns
 	metrics    *countingMetrics
 
@@ -220,8 +234,8 @@ func (r *fuzzRun) failf(format string, args ...any) {
 
 func (r *fuzzRun) run(t *testing.T) {
 	baseline := runtime.NumGoroutine()
-	base, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	base, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
 	r.cancelBase = cancel
 	shutdownTimeout := time.Hour
 	if r.cfg.shortShutdown {
@@ -273,6 +287,7 @@ func (r *fuzzRun) run(t *testing.T) {
 	if stopErr != "" {
 		t.Fatal(stopErr)
 	}
+	r.ctxs.finish(r)
 
 	if r.cfg.realTime {
 		// Only once the workers have exited are their counts final: Stats
@@ -343,12 +358,13 @@ func waitGoroutines(t *testing.T, baseline int) {
 
 // act runs one goroutine's part of the script.
 func (r *fuzzRun) act(ops []fuzzOp) {
+	cancelled := false // this actor's cancel of the base context returned
 	for _, op := range ops {
 		switch op.kind {
 		case opSubmit:
-			r.submit(jobKind(op.arg%uint8(numJobKinds)), false, 0)
+			r.submitAs(jobKind(op.arg%uint8(numJobKinds)), false, 0, cancelled)
 		case opSubmitWait:
-			r.submit(jobKind(op.arg&0x0f%uint8(numJobKinds)), true, op.arg>>4%4)
+			r.submitAs(jobKind(op.arg&0x0f%uint8(numJobKinds)), true, op.arg>>4%4, cancelled)
 		case opStart:
 			r.pool.Start()
 		case opShutdown:
@@ -356,7 +372,8 @@ func (r *fuzzRun) act(ops []fuzzOp) {
 			r.shutdown(limits[op.arg%4], fmt.Sprintf("op %d", op.arg%4))
 		case opCancelBase:
 			r.closing.Store(true)
-			r.cancelBase()
+			r.cancelBase(errBaseCause)
+			cancelled = true
 		case opPause:
 			if n := op.arg % 4; n > 0 {
 				time.Sleep(time.Duration(n) * r.times.pause)
@@ -367,7 +384,7 @@ func (r *fuzzRun) act(ops []fuzzOp) {
 			r.checkRunning()
 		case opBurst:
 			for i := range int(op.arg%16) + 1 {
-				r.submit(jobKind((int(op.arg)+i*5)%int(numJobKinds)), false, 0)
+				r.submitAs(jobKind((int(op.arg)+i*5)%int(numJobKinds)), false, 0, cancelled)
 			}
 		}
 	}
@@ -375,9 +392,13 @@ func (r *fuzzRun) act(ops []fuzzOp) {
 
 // submit submits one new job and records the result.
 func (r *fuzzRun) submit(kind jobKind, wait bool, ctxKind byte) {
+	r.submitAs(kind, wait, ctxKind, false)
+}
+
+func (r *fuzzRun) submitAs(kind jobKind, wait bool, ctxKind byte, afterCancel bool) {
 	id := r.nextID.Add(1)
 	rec := &r.jobs[id]
-	rec.kind, rec.wait = kind, wait
+	rec.kind, rec.wait, rec.afterCancel = kind, wait, afterCancel
 	job := fuzzJob{id: id, kind: kind}
 	rec.submitErr = errPending // stays if an OnDrop hook ends this goroutine
 	if !wait {
@@ -437,6 +458,9 @@ func (r *fuzzRun) handle(ctx context.Context, j fuzzJob) error {
 		r.active.Add(-1)
 		r.returned.Add(1)
 	}()
+	if r.cfg.contexts {
+		defer r.ctxs.enter(r, ctx, j).leave()
+	}
 	switch j.kind {
 	case jobOK:
 		if r.cfg.children && r.nextID.Load() < maxFuzzOps*16 {
@@ -508,6 +532,9 @@ func (r *fuzzRun) check(t *testing.T) {
 	for id := 1; id <= n; id++ {
 		j := &r.jobs[id]
 		ran, dropped, onError := j.ran.Load(), j.dropped.Load(), j.onError.Load()
+		if j.afterCancel && j.submitErr != workpool.ErrClosed && j.submitErr != errPending {
+			r.failf("job %d submitted after the base context's cancel returned: %v; want ErrClosed", id, j.submitErr)
+		}
 		if j.submitErr == errPending {
 			// An evicted job's OnDrop ended the submitter. The eviction
 			// pushes the new job before it drops the old one, so the new
