@@ -3,7 +3,7 @@ package workpool
 import (
 	"context"
 	"reflect"
-	"sync"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -22,7 +22,7 @@ import (
 // context.WithTimeout costs a timer, a channel and four allocations per
 // job, and most handlers only pass their context along or ask Err. So a job
 // context starts lazy:
-//   - contexts are carved from a per-worker slab (ctxSlab of them per
+//   - contexts are carved from a per-worker slab (ctxSlab of them, 4 KiB, per
 //     allocation); a slab is freed by the garbage collector once no
 //     context in it is referenced;
 //   - until someone calls Done (which deriving a child, context.AfterFunc
@@ -40,7 +40,7 @@ import (
 //     hard stop).
 
 // ctxSlab is how many job contexts a worker allocates at a time.
-const ctxSlab = 64
+const ctxSlab = 128
 
 // deadlineSlack is how much later than its timeout after the job's start a
 // job's deadline is: 1/64 of the timeout. A worker that goes straight from
@@ -49,14 +49,15 @@ const ctxSlab = 64
 // after the real start, unless the worker is held up right there for longer.
 func deadlineSlack(timeout time.Duration) time.Duration { return timeout / 64 }
 
-// A job context's state word: the end code of an unwatched context in the
-// low bits (0 while live), or watchedBit once it has its real context.
+// A job context's state word. It leaves 0 once, by compare-and-swap: to an
+// end code if the context ends unwatched, or to stWatching, then
+// stWatched, if it is watched first.
 const (
 	endCanceled uint32 = 1 // the handler returned, or the pool stopped hard: Canceled
 	endDeadline uint32 = 2 // the job's deadline passed: DeadlineExceeded
 	endBase     uint32 = 3 // the base context ended: its Err and its cause
-	endMask     uint32 = 3
-	watchedBit  uint32 = 4
+	stWatching  uint32 = 4 // the first Done is creating the real context
+	stWatched   uint32 = 5 // the real context answers for this one
 )
 
 // ctxHome is what all job contexts of a pool share.
@@ -102,20 +103,25 @@ func (o *ctxSource) next(deadline int64) *jobCtx {
 }
 
 // jobCtx is the context.Context handed to handlers when the job timeout is
-// on. See the top of this file.
+// on. See the top of this file. It is 32 bytes, so that a slab of them is
+// cheap to allocate and to collect.
 type jobCtx struct {
 	home *ctxHome // set by next, before the handler runs; never changes after
 	dl   int64    // the deadline on the pool's clock; as home
 
-	// state is the end code of an unwatched context (0 while live) or
-	// watchedBit. It changes once: from 0, by compare-and-swap.
+	// state is 0 while live and unwatched, an end code once ended
+	// unwatched, or stWatching then stWatched (see above).
 	state atomic.Uint32
 
-	mu sync.Mutex // serialises the first Done calls
-	// real and cancel are the watched context's; written under mu before
-	// watchedBit is set, never after, so a reader that sees the bit may
-	// read them.
-	real   context.Context
+	// real is the watched context: written once, by the goroutine that
+	// moved state to stWatching, before it stores stWatched; read only
+	// after a load of state saw stWatched.
+	real *watchedCtx
+}
+
+// watchedCtx is a watched job context's real one.
+type watchedCtx struct {
+	ctx    context.Context
 	cancel context.CancelFunc
 }
 
@@ -138,9 +144,10 @@ func (c *jobCtx) Deadline() (time.Time, bool) {
 // Done returns a channel that is closed when the job's context ends. The
 // first call while the job runs makes the context watched (see above).
 func (c *jobCtx) Done() <-chan struct{} {
-	if s := c.state.Load(); s&watchedBit != 0 {
-		return c.real.Done()
-	} else if s != 0 {
+	switch s := c.state.Load(); s {
+	case stWatched:
+		return c.real.ctx.Done()
+	case endCanceled, endDeadline, endBase:
 		return closedChan
 	}
 	return c.watch()
@@ -148,24 +155,38 @@ func (c *jobCtx) Done() <-chan struct{} {
 
 // watch makes c watched, if it is live, and returns its Done channel.
 func (c *jobCtx) watch() <-chan struct{} {
-	if c.poll() != 0 {
-		return closedChan
+	for {
+		switch c.poll() {
+		case 0:
+			if !c.state.CompareAndSwap(0, stWatching) {
+				continue // ended or watched meanwhile: look again
+			}
+			h := c.home
+			ctx, cancel := context.WithDeadline(h.run, h.epoch.Add(time.Duration(c.dl)))
+			c.real = &watchedCtx{ctx: ctx, cancel: cancel}
+			c.state.Store(stWatched)
+			return ctx.Done()
+		case stWatching, stWatched:
+			return c.watched().ctx.Done()
+		default:
+			return closedChan
+		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s := c.state.Load(); s&watchedBit != 0 {
-		return c.real.Done() // another caller was first
-	} else if s != 0 {
-		return closedChan
+}
+
+// watched returns the real context if c is watched, waiting for the
+// goroutine that creates it if need be, and nil if c ended unwatched.
+func (c *jobCtx) watched() *watchedCtx {
+	for {
+		switch c.state.Load() {
+		case stWatched:
+			return c.real
+		case stWatching:
+			runtime.Gosched() // context.WithDeadline is a moment away
+		default:
+			return nil
+		}
 	}
-	h := c.home
-	c.real, c.cancel = context.WithDeadline(h.run, h.epoch.Add(time.Duration(c.dl)))
-	if !c.state.CompareAndSwap(0, watchedBit) {
-		// The job ended meanwhile (finish and poll do not take mu).
-		c.cancel()
-		return closedChan
-	}
-	return c.real.Done()
 }
 
 // Err returns nil while the job's context is live, then, for good,
@@ -175,20 +196,19 @@ func (c *jobCtx) watch() <-chan struct{} {
 func (c *jobCtx) Err() error {
 	s := c.state.Load()
 	if s == 0 {
-		s = c.poll()
-		if s == 0 {
+		if s = c.poll(); s == 0 {
 			return nil
 		}
 	}
 	switch s {
-	case watchedBit:
-		return c.real.Err()
 	case endCanceled:
 		return context.Canceled
 	case endDeadline:
 		return context.DeadlineExceeded
+	case endBase:
+		return c.home.base.Err()
 	}
-	return c.home.base.Err()
+	return c.watched().ctx.Err()
 }
 
 // Value returns the base context's value for key. Under the context
@@ -199,8 +219,8 @@ func (c *jobCtx) Err() error {
 func (c *jobCtx) Value(key any) any {
 	if key == cancelCtxKey {
 		switch c.state.Load() {
-		case watchedBit:
-			return c.real.Value(key)
+		case stWatching, stWatched:
+			return c.watched().ctx.Value(key)
 		case endBase:
 		default:
 			return nil
@@ -229,8 +249,8 @@ func contextName(c context.Context) string {
 // cannot use the watched context directly.
 func (c *jobCtx) AfterFunc(f func()) (stop func() bool) {
 	c.Done()
-	if c.state.Load()&watchedBit != 0 {
-		return context.AfterFunc(c.real, f)
+	if w := c.watched(); w != nil {
+		return context.AfterFunc(w.ctx, f)
 	}
 	go f()
 	return func() bool { return false }
@@ -264,8 +284,8 @@ func (c *jobCtx) cause(now int64) uint32 {
 	return 0
 }
 
-// poll ends an unwatched c if a hard stop, its base context or its deadline
-// says it is over, and returns its state.
+// poll ends an unwatched, live c if a hard stop, its base context or its
+// deadline says it is over, and returns its state.
 func (c *jobCtx) poll() uint32 {
 	if s := c.state.Load(); s != 0 {
 		return s
@@ -281,16 +301,18 @@ func (c *jobCtx) poll() uint32 {
 // (and the end it would have had if watched: deadline, hard stop, base).
 func (c *jobCtx) finish(now int64) {
 	if c.state.Load() == 0 {
-		code := c.cause(now)
-		if code == 0 {
-			code = endCanceled
+		code := endCanceled
+		if h := c.home; now >= c.dl || h.stop.Load() != 0 || h.baseDone != nil {
+			if code = c.cause(now); code == 0 {
+				code = endCanceled
+			}
 		}
 		if c.state.CompareAndSwap(0, code) {
 			return
 		}
 	}
-	if c.state.Load()&watchedBit != 0 {
-		c.cancel()
+	if w := c.watched(); w != nil {
+		w.cancel()
 	}
 }
 

@@ -95,7 +95,7 @@ func WithQueueSize(n int) Option { return func(s *settings) { s.queueSize = n } 
 // start unless the worker is held up for longer right there.)
 //
 // With the timeout on, each job has a context of its own (see [Handler]):
-// contexts are allocated 64 at a time per worker, and a handler that never
+// contexts are allocated 128 at a time (32 bytes each) per worker, and a handler that never
 // watches its context (calls Done or derives a child) costs no timer.
 func WithJobTimeout(d time.Duration) Option { return func(s *settings) { s.jobTimeout = d } }
 
