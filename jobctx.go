@@ -88,16 +88,19 @@ func (h *ctxHome) markStopped(code uint32) {
 // ctxSource is one worker's source of job contexts.
 type ctxSource struct {
 	home *ctxHome // never changes
-	slab []jobCtx // owned by the worker goroutine: contexts not yet handed out
+	// Owned by the worker goroutine: the current slab and how many of its
+	// contexts were handed out (ctxSlab when a new slab is needed).
+	slab *[ctxSlab]jobCtx
+	used int
 }
 
 // next returns a fresh context for a job with deadline (pool clock).
 func (o *ctxSource) next(deadline int64) *jobCtx {
-	if len(o.slab) == 0 {
-		o.slab = make([]jobCtx, ctxSlab)
+	if o.used == ctxSlab || o.slab == nil {
+		o.slab, o.used = new([ctxSlab]jobCtx), 0
 	}
-	c := &o.slab[0]
-	o.slab = o.slab[1:]
+	c := &o.slab[o.used]
+	o.used++
 	c.home, c.dl = o.home, deadline
 	return c
 }
@@ -300,16 +303,14 @@ func (c *jobCtx) poll() uint32 {
 // cancel of context.WithTimeout would: unwatched, with one compare-and-swap
 // (and the end it would have had if watched: deadline, hard stop, base).
 func (c *jobCtx) finish(now int64) {
-	if c.state.Load() == 0 {
-		code := endCanceled
-		if h := c.home; now >= c.dl || h.stop.Load() != 0 || h.baseDone != nil {
-			if code = c.cause(now); code == 0 {
-				code = endCanceled
-			}
+	code := endCanceled
+	if h := c.home; now >= c.dl || h.stop.Load() != 0 || h.baseDone != nil {
+		if code = c.cause(now); code == 0 {
+			code = endCanceled
 		}
-		if c.state.CompareAndSwap(0, code) {
-			return
-		}
+	}
+	if c.state.CompareAndSwap(0, code) {
+		return // unwatched: nothing else to end
 	}
 	if w := c.watched(); w != nil {
 		w.cancel()
