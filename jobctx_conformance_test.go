@@ -36,6 +36,9 @@ const (
 	jobTimeoutEnd = 300 * time.Millisecond
 )
 
+// strKey is the ported tests' value key type (theirs use strings).
+type strKey string
+
 // ctxModes are the configurations the suite runs under.
 var ctxModes = []struct {
 	name string
@@ -213,7 +216,7 @@ func TestJobContextParentFinishesChild(t *testing.T) {
 		// parent -> cancelChild -> grandchild
 		cancelChild, stop := context.WithCancel(parent)
 		defer stop()
-		valueChild := context.WithValue(parent, "key", "value")
+		valueChild := context.WithValue(parent, strKey("key"), "value")
 		timerChild, stop := context.WithTimeout(valueChild, veryLongDuration)
 		defer stop()
 		afterRan := make(chan struct{})
@@ -247,7 +250,7 @@ func TestJobContextParentFinishesChild(t *testing.T) {
 		}
 
 		// WithValue and WithCancel of an ended parent are ended.
-		precanceledChild := context.WithValue(parent, "key", "value")
+		precanceledChild := context.WithValue(parent, strKey("key"), "value")
 		ended(t, precanceledChild, "precanceledChild", e.err, true)
 		precanceled, stop := context.WithCancel(parent)
 		defer stop()
@@ -679,7 +682,7 @@ func TestJobContextErrDoneRace(t *testing.T) {
 // cancellation keeps the values and never ends.
 func TestJobContextWithoutCancel(t *testing.T) {
 	forEachMode(t, func(t *testing.T, opts []workpool.Option) {
-		base := context.WithValue(context.Background(), "key", "value")
+		base := context.WithValue(context.Background(), strKey("key"), "value")
 		j := startJob(t, with(opts, workpool.WithContext(base))...)
 		ctx := context.WithoutCancel(j.ctx)
 		j.stopHard()
@@ -692,7 +695,7 @@ func TestJobContextWithoutCancel(t *testing.T) {
 		if err := ctx.Err(); err != nil {
 			t.Errorf("ctx.Err() = %v want nil", err)
 		}
-		if v := ctx.Value("key"); v != "value" {
+		if v := ctx.Value(strKey("key")); v != "value" {
 			t.Errorf("ctx.Value(%q) = %q want %q", "key", v, "value")
 		}
 	})
