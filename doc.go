@@ -122,8 +122,8 @@
 //
 // # Performance
 //
-// Submit and the worker loop take no lock and allocate nothing per job: the
-// queue is a lock-free ring of T allocated by New. With the per-job timeout
+// Submit and the worker loop take no lock and allocate nothing per job with
+// the job timeout off: the queue is a lock-free ring of T allocated by New. With the per-job timeout
 // on, job contexts are allocated 128 at a time (32 bytes each) per worker, and a handler that
 // never calls its context's Done method (directly or by deriving a child)
 // costs no channel or timer; one that does pays about what

@@ -13,6 +13,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/workpool-go/workpool"
 )
 
@@ -233,7 +235,10 @@ func (r *fuzzRun) failf(format string, args ...any) {
 }
 
 func (r *fuzzRun) run(t *testing.T) {
-	baseline := runtime.NumGoroutine()
+	var before goleak.Option // the goroutines that are not the run's
+	if r.cfg.realTime {
+		before = goleak.IgnoreCurrent()
+	}
 	base, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	r.cancelBase = cancel
@@ -293,7 +298,11 @@ func (r *fuzzRun) run(t *testing.T) {
 		// Only once the workers have exited are their counts final: Stats
 		// may show a job completed but not yet failed (in the bubble,
 		// synctest.Wait in waitStopped does this).
-		waitGoroutines(t, baseline)
+		// runtime.NumGoroutine may be off while goroutines start and exit
+		// on another P; goleak compares goroutines by ID, and retries.
+		if err := goleak.Find(before); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r.check(t)
 }
@@ -341,19 +350,6 @@ func (r *fuzzRun) waitStopped() string {
 		time.Sleep(100 * time.Microsecond)
 	}
 	return ""
-}
-
-// waitGoroutines waits for the goroutine count to come back to baseline:
-// timer callbacks and context.AfterFunc goroutines may still be finishing.
-func waitGoroutines(t *testing.T, baseline int) {
-	deadline := time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() > baseline {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("goroutines = %d; want %d; stacks:\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // act runs one goroutine's part of the script.

@@ -221,7 +221,9 @@ func (c *jobCtx) Err() error {
 // reason of its own hides its ancestors', so that Cause equals Err.
 func (c *jobCtx) Value(key any) any {
 	if key == cancelCtxKey {
-		switch c.state.Load() {
+		// poll first: context.Cause may ask Value before Err (it did before
+		// Go 1.26), and must then see an end that Err would report.
+		switch c.poll() {
 		case stWatching, stWatched:
 			return c.watched().ctx.Value(key)
 		case endBase:
@@ -232,11 +234,11 @@ func (c *jobCtx) Value(key any) any {
 	return c.home.base.Value(key)
 }
 
-// String names the context for debugging, after its base, as the context
-// package's contexts do.
+// String names the context for debugging as context.WithDeadline's does:
+// the base's name, then the deadline and the time left.
 func (c *jobCtx) String() string {
 	d, _ := c.Deadline()
-	return contextName(c.home.base) + ".WithJobDeadline(" + d.String() + ")"
+	return contextName(c.home.base) + ".WithDeadline(" + d.String() + " [" + time.Until(d).String() + "])"
 }
 
 func contextName(c context.Context) string {
@@ -271,18 +273,18 @@ func (c *jobCtx) cause(now int64) uint32 {
 		}
 		return stop
 	}
-	if now < 0 {
-		now = h.now()
-	}
-	if c.dl <= now {
-		return endDeadline
-	}
 	if h.baseDone != nil {
 		select {
 		case <-h.baseDone:
 			return endBase // the pool's watcher is about to stop it hard
 		default:
 		}
+	}
+	if now < 0 {
+		now = h.now()
+	}
+	if c.dl <= now {
+		return endDeadline
 	}
 	return 0
 }

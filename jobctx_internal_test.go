@@ -133,3 +133,22 @@ func TestJobCtxStopCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestJobCtxValueBeforeErr: context.Cause may ask Value before Err (it did
+// before Go 1.26): an unwatched context whose base ended with a cause must
+// answer with the base's cancelable context even if nobody asked Err yet.
+func TestJobCtxValueBeforeErr(t *testing.T) {
+	base, cancel := context.WithCancelCause(context.Background())
+	o := newTestSource(base)
+	o.home.baseDone = base.Done()
+	c := o.next(int64(time.Hour))
+	cause := errors.New("cause")
+	cancel(cause)
+	v, ok := c.Value(cancelCtxKey).(context.Context)
+	if !ok || context.Cause(v) != cause {
+		t.Errorf("Value(cancelCtxKey) before Err = %v; want the base's cancelable context", v)
+	}
+	if err := c.Err(); err != context.Canceled {
+		t.Errorf("Err = %v; want Canceled", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -277,7 +278,8 @@ func TestJobContextBaseDeadlineIsDeadlineExceeded(t *testing.T) {
 	for _, m := range ctxModes {
 		for _, watched := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/watched=%v", m.name, watched), func(t *testing.T) {
-				base, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+				// Long enough for the job to start first, even under -race.
+				base, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 				defer cancel()
 				baseDeadline, _ := base.Deadline()
 				j := startJob(t, append(m.opts, workpool.WithContext(base))...)
@@ -335,10 +337,40 @@ func TestSubmitAfterBaseCancelReturnsErrClosed(t *testing.T) {
 
 // TestChildrenOfJobsLeaveNoGoroutine: 10k jobs each derive a child with
 // context.WithCancel and never cancel it; every child is done once its job
-// ended, and no goroutine is left after Shutdown.
+// ended, and no goroutine is left after Shutdown. And 10k live children of
+// one running job's context start no goroutine.
 func TestChildrenOfJobsLeaveNoGoroutine(t *testing.T) {
 	const jobs = 10_000
 	for _, m := range ctxModes {
+		t.Run(m.name+"/live children", func(t *testing.T) {
+			j := startJob(t, m.opts...)
+			before := runtime.NumGoroutine()
+			var kids []context.Context
+			for range jobs {
+				for _, mk := range []func(context.Context) (context.Context, context.CancelFunc){
+					context.WithCancel,
+					func(c context.Context) (context.Context, context.CancelFunc) {
+						return context.WithTimeout(c, time.Hour)
+					},
+				} {
+					c, cancel := mk(j.ctx)
+					defer cancel()
+					kids = append(kids, c)
+				}
+				defer context.AfterFunc(j.ctx, func() {})()
+			}
+			// runtime.NumGoroutine is approximate while goroutines come
+			// and go; a goroutine per child would add 30,000.
+			if grew := runtime.NumGoroutine() - before; grew > 100 {
+				t.Errorf("%d live children of a job's context started %d goroutines", len(kids)+jobs, grew)
+			}
+			j.stopHard()
+			for i, c := range kids {
+				if c.Err() != context.Canceled {
+					t.Fatalf("child %d: Err() = %v after a hard stop; want Canceled", i, c.Err())
+				}
+			}
+		})
 		t.Run(m.name, func(t *testing.T) {
 			var mu sync.Mutex
 			children := make([]context.Context, 0, jobs)
@@ -395,4 +427,126 @@ func TestJobContextChildrenEndWithJob(t *testing.T) {
 		}
 	}
 	recv(t, ran, "AfterFunc to run")
+}
+
+// TestSubmitFromOnDropDuringBaseStop: an OnDrop hook that submits while the
+// base context's end stops the pool (which drops the queued jobs of a pool
+// never started) is refused with ErrClosed and does not deadlock the stop;
+// Shutdown then returns.
+func TestSubmitFromOnDropDuringBaseStop(t *testing.T) {
+	base, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var p *workpool.Pool[int]
+	resubmitted := make(chan error, 8)
+	p = newPool(t, func(ctx context.Context, n int) error { return nil },
+		workpool.WithContext(base), workpool.OnDrop(func(n int, err error) {
+			resubmitted <- p.Submit(n + 100)
+			resubmitted <- p.SubmitWait(context.Background(), n+200)
+		}))
+	for i := range 3 {
+		if err := p.Submit(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	for range 6 {
+		if err := recv(t, resubmitted, "OnDrop's submission"); err != workpool.ErrClosed {
+			t.Errorf("Submit from OnDrop during the stop = %v; want ErrClosed", err)
+		}
+	}
+	ctx, stop := context.WithTimeout(context.Background(), waitFor)
+	defer stop()
+	if err := p.Shutdown(ctx); err != context.Canceled {
+		t.Errorf("Shutdown after the base ended = %v; want Canceled (the base's error)", err)
+	}
+}
+
+// TestShutdownStaysCleanAfterBaseCancel: a pool that shut down cleanly
+// keeps saying so after its base context ends and a Submit is refused.
+func TestShutdownStaysCleanAfterBaseCancel(t *testing.T) {
+	base, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := newPool(t, func(ctx context.Context, n int) error { return nil }, workpool.WithContext(base))
+	p.Start()
+	shutdown(t, p)
+	cancel()
+	if err := p.Submit(1); err != workpool.ErrClosed {
+		t.Errorf("Submit = %v; want ErrClosed", err)
+	}
+	shutdown(t, p) // nil again
+}
+
+// TestJobAllocations: with the job timeout off a job allocates nothing;
+// with it on, an unwatched job context costs its share of a slab.
+func TestJobAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	const jobs = 1024
+	for _, tc := range []struct {
+		name string
+		opts []workpool.Option
+		max  float64 // allocations per job
+	}{
+		{"no-timeout", []workpool.Option{workpool.WithJobTimeout(0)}, 0},
+		{"default", nil, 1.0 / 64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ran atomic.Int64
+			p := newPool(t, func(ctx context.Context, n int) error { ran.Add(1); return nil },
+				with(tc.opts, workpool.WithWorkers(2), workpool.WithQueueSize(jobs))...)
+			p.Start()
+			round := func() {
+				ran.Store(0)
+				for i := range jobs {
+					for p.Submit(i) != nil {
+						runtime.Gosched()
+					}
+				}
+				for ran.Load() != jobs {
+					runtime.Gosched()
+				}
+			}
+			round() // warm up: slabs, wake channel
+			if got := testing.AllocsPerRun(20, round) / jobs; got > tc.max {
+				t.Errorf("%.4f allocations per job; want at most %.4f", got, tc.max)
+			}
+		})
+	}
+}
+
+// TestJobContextAfterFuncMethod: the AfterFunc method, which the context
+// package uses only if it cannot reach the watched context, behaves as
+// context.AfterFunc: f runs once the context ends, stop keeps it from
+// running, and on an ended context f runs at once.
+func TestJobContextAfterFuncMethod(t *testing.T) {
+	type afterFuncer interface {
+		AfterFunc(func()) func() bool
+	}
+	j := startJob(t)
+	a, ok := j.ctx.(afterFuncer)
+	if !ok {
+		t.Fatalf("%T has no AfterFunc method", j.ctx)
+	}
+	ran, stopped := make(chan struct{}), make(chan struct{}, 1)
+	a.AfterFunc(func() { close(ran) })
+	stop := a.AfterFunc(func() { stopped <- struct{}{} })
+	if !stop() {
+		t.Error("stop() before the end = false; want true")
+	}
+	j.end()
+	recv(t, ran, "AfterFunc after the job ended")
+	if stop() {
+		t.Error("stop() after the end = true; want false")
+	}
+	select {
+	case <-stopped:
+		t.Error("a stopped AfterFunc ran")
+	default:
+	}
+	again := make(chan struct{})
+	if a.AfterFunc(func() { close(again) })() {
+		t.Error("stop() of an AfterFunc on an ended context = true; want false")
+	}
+	recv(t, again, "AfterFunc on an ended context")
 }

@@ -831,11 +831,11 @@ func TestJobDeadlineBounds(t *testing.T) {
 			if err := p.Submit(time.Now()); err != nil {
 				t.Fatal(err)
 			}
-			// Each job gets at least its timeout and at most one bucket more.
+			// Each job gets at least its timeout and at most 1/64 of it more.
 			if d := <-got; d < timeout || d > timeout+timeout/64 {
 				t.Errorf("job deadline %v after submit; want between %v and %v", d, timeout, timeout+timeout/64)
 			}
-			time.Sleep(timeout / 3) // later jobs land in later buckets
+			time.Sleep(timeout / 3) // jobs that start at different times
 		}
 		if err := p.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)

@@ -67,18 +67,18 @@ func (p *Pool[T]) evictAndPush(job T, stamp int64) error {
 	}
 }
 
-// baseEnded reports whether the base context has ended, and if so marks
-// the hard stop (which the base context's watcher may not have done yet):
-// a caller that saw the base context end must not have a job accepted. It
-// costs one atomic load while the base context is live, and nothing when it
-// can never end.
+// baseEnded reports whether the base context has ended: a caller that saw
+// it end must not have a job accepted, even before the base context's
+// watcher has stopped the pool. It costs one atomic load while the base
+// context is live, and nothing when it can never end. It leaves the stop to
+// the watcher: Submit may be called from an OnDrop hook that the stop runs
+// (TestSubmitFromOnDropDuringBaseStop).
 func (p *Pool[T]) baseEnded() bool {
 	if p.baseDone == nil {
 		return false
 	}
 	select {
 	case <-p.baseDone:
-		p.markAborted(p.base.Err(), ReasonCanceled)
 		return true
 	default:
 		return false
