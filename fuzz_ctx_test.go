@@ -54,7 +54,9 @@ func (f *fuzzCtxs) enter(r *fuzzRun, ctx context.Context, j fuzzJob) *keptCtx {
 			r.failf("job %d: deadline %v after its start; want at least %v", j.id, left, timeout)
 		}
 	}
-	if err := ctx.Err(); err != nil && !r.closing.Load() {
+	// On the real clock a busy machine may hold the worker up past a
+	// 2ms deadline before the handler runs; in the bubble it is exact.
+	if err := ctx.Err(); err != nil && !r.closing.Load() && !r.cfg.realTime {
 		r.failf("job %d starts with its context ended (%v) before any Shutdown or cancel", j.id, err)
 	}
 	if j.id%2 == 0 {
