@@ -22,8 +22,8 @@ import (
 // context.WithTimeout costs a timer, a channel and four allocations per
 // job, and most handlers only pass their context along or ask Err. So a job
 // context starts lazy:
-//   - contexts are carved from a per-worker slab (ctxSlab of them, 4 KiB, per
-//     allocation); a slab is freed by the garbage collector once no
+//   - contexts are carved from a per-worker slab (up to ctxSlab of them, 4 KiB,
+//     per allocation); a slab is freed by the garbage collector once no
 //     context in it is referenced;
 //   - until someone calls Done (which deriving a child, context.AfterFunc
 //     and an http request all do), the context has no channel and no timer:
@@ -39,8 +39,12 @@ import (
 //     stops hard (the run context is a child of the base, cancelled by a
 //     hard stop).
 
-// ctxSlab is how many job contexts a worker allocates at a time.
-const ctxSlab = 128
+// ctxSlab is how many job contexts a busy worker allocates at a time;
+// ctxSlabFirst how many its first slab holds.
+const (
+	ctxSlab      = 128
+	ctxSlabFirst = 4
+)
 
 // deadlineSlack is how much later than its timeout after the job's start a
 // job's deadline is: 1/64 of the timeout. A worker that goes straight from
@@ -89,15 +93,17 @@ func (h *ctxHome) markStopped(code uint32) {
 type ctxSource struct {
 	home *ctxHome // never changes
 	// Owned by the worker goroutine: the current slab and how many of its
-	// contexts were handed out (ctxSlab when a new slab is needed).
-	slab *[ctxSlab]jobCtx
+	// contexts were handed out.
+	slab []jobCtx
 	used int
 }
 
-// next returns a fresh context for a job with deadline (pool clock).
+// next returns a fresh context for a job with deadline (pool clock). Slabs
+// start small and double up to ctxSlab, so that the many workers of a
+// mostly idle pool do not each hold 4 KiB.
 func (o *ctxSource) next(deadline int64) *jobCtx {
-	if o.used == ctxSlab || o.slab == nil {
-		o.slab, o.used = new([ctxSlab]jobCtx), 0
+	if o.used == len(o.slab) {
+		o.slab, o.used = make([]jobCtx, min(max(2*len(o.slab), ctxSlabFirst), ctxSlab)), 0
 	}
 	c := &o.slab[o.used]
 	o.used++

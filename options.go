@@ -94,9 +94,9 @@ func WithQueueSize(n int) Option { return func(s *settings) { s.queueSize = n } 
 // next one's start; the d/64 keeps the deadline at least d after the real
 // start unless the worker is held up for longer right there.)
 //
-// With the timeout on, each job has a context of its own (see [Handler]):
-// contexts are allocated 128 at a time (32 bytes each) per worker, and a handler that never
-// watches its context (calls Done or derives a child) costs no timer.
+// With the timeout on, each job has a context of its own (see [Handler]),
+// 32 bytes from a per-worker slab of up to 128, and a handler that never
+// watches it (calls Done or derives a child) costs no timer.
 func WithJobTimeout(d time.Duration) Option { return func(s *settings) { s.jobTimeout = d } }
 
 // WithShutdownTimeout bounds [Pool.Shutdown]: it gives up draining this long
