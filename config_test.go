@@ -322,7 +322,7 @@ func TestWithConfigDropPolicy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var evicted []int
 			opts := append(tt.opts, workpool.OnDrop(func(n int, err error) {
-				if err == workpool.ErrQueueFull {
+				if errors.Is(err, workpool.ErrQueueFull) {
 					evicted = append(evicted, n)
 				}
 			}))

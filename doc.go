@@ -44,8 +44,9 @@
 // queued job. [Pool.SubmitWait] blocks for room instead: backpressure.
 //
 // Every accepted job ends exactly once: its handler runs to completion, or
-// the job is handed to the [OnDrop] hook with the reason. At rest,
-// Stats().Submitted == Completed + Dropped.
+// the job is handed to the [OnDrop] hook with the reason. At rest (nothing
+// being submitted or run), Stats().Submitted == Completed + Dropped + Queued;
+// once Shutdown has returned, Queued == 0.
 //
 // [Pool.Shutdown] works like [net/http.Server.Shutdown]: it closes intake at
 // once, lets queued and running jobs finish with live contexts, and returns

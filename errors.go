@@ -33,6 +33,44 @@ var (
 	ErrNilContext = errors.New("workpool: nil context")
 )
 
+// DropError is the error handed to the OnDrop hook: why an accepted job will
+// not run. Reason names it with the same words as the dropped_jobs_total
+// metric's reason label (see [DropReason]); Err is the underlying error, which
+// errors.Is sees through Unwrap:
+//
+//	reason     Err                                 when
+//	evicted    ErrQueueFull                        DropOldest made room for a newer job
+//	closed     ErrClosed                           queued on a pool shut down before it started
+//	shutdown   context.DeadlineExceeded, Canceled  a Shutdown deadline passed before it started
+//	canceled   the base context's error            the base context ended before it started
+//
+// Get the reason with errors.As:
+//
+//	var de *workpool.DropError
+//	if errors.As(err, &de) && de.Reason == workpool.ReasonShutdown { ... }
+//
+// A hook must treat it as read-only: drops with the same reason share one
+// value.
+type DropError struct {
+	Reason DropReason
+	Err    error
+}
+
+// Error returns the reason and the underlying error.
+func (e *DropError) Error() string {
+	return "workpool: job dropped (" + e.Reason.String() + "): " + e.Err.Error()
+}
+
+// Unwrap returns the underlying error, so errors.Is(err, ErrQueueFull) and
+// errors.Is(err, context.DeadlineExceeded) match as before.
+func (e *DropError) Unwrap() error { return e.Err }
+
+// The drop errors that never change; a hard stop makes its own (abortDrop).
+var (
+	dropEvicted = &DropError{Reason: ReasonEvicted, Err: ErrQueueFull}
+	dropClosed  = &DropError{Reason: ReasonClosed, Err: ErrClosed}
+)
+
 // PanicError is the error reported to the OnError hook when a handler
 // panics. The worker recovers, records the panic and keeps serving.
 type PanicError struct {

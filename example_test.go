@@ -129,8 +129,8 @@ func ExamplePool_Shutdown() {
 		fmt.Println("submit after shutdown:", err)
 	}
 	// Output:
-	// not run: b - context deadline exceeded
-	// not run: c - context deadline exceeded
+	// not run: b - workpool: job dropped (shutdown): context deadline exceeded
+	// not run: c - workpool: job dropped (shutdown): context deadline exceeded
 	// shutdown: context deadline exceeded
 	// submit after shutdown: workpool: pool is closed
 }

@@ -581,13 +581,17 @@ func (r *fuzzRun) check(t *testing.T) {
 		}
 		if dropped == 1 {
 			err := *j.dropErr.Load()
+			var de *workpool.DropError
 			switch {
-			case err == workpool.ErrQueueFull && r.cfg.policy == workpool.DropOldest:
-			case err == workpool.ErrClosed:
-			case err == context.DeadlineExceeded || err == context.Canceled:
+			case !errors.As(err, &de):
+				r.failf("job %d dropped with %T (%v); want a *DropError", id, err, err)
+			case de.Reason == workpool.ReasonEvicted && errors.Is(err, workpool.ErrQueueFull) && r.cfg.policy == workpool.DropOldest:
+			case de.Reason == workpool.ReasonClosed && errors.Is(err, workpool.ErrClosed):
+			case (de.Reason == workpool.ReasonShutdown || de.Reason == workpool.ReasonCanceled) &&
+				(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)):
 				deadlineDrops++
 			default:
-				r.failf("job %d dropped with %v", id, err)
+				r.failf("job %d dropped with %v (reason %v)", id, err, de.Reason)
 			}
 		}
 	}

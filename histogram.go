@@ -19,11 +19,17 @@ import (
 // A scrape is consistent: the count is the sum of the bucket counts, so the
 // +Inf bucket always equals it; the sum may lag the buckets by the
 // observations in flight.
+//
+// It exposes what a client_golang Histogram given the same observations in
+// seconds would: a duration goes to the first bucket whose bound is >= its
+// d.Seconds(), compared as float64 as client_golang does (not in whole
+// nanoseconds, which would move observations that sit exactly on a bound),
+// and the created timestamp is set (TestHistogramMatchesPrometheusRandom).
 type histogram struct {
-	desc   *prometheus.Desc
-	bounds []float64 // bucket upper bounds in seconds, strictly increasing
-	nanos  []int64   // the same bounds in nanoseconds (rounded down)
-	shards [histShards]histShard
+	desc    *prometheus.Desc
+	bounds  []float64 // bucket upper bounds in seconds, strictly increasing
+	created time.Time
+	shards  [histShards]histShard
 }
 
 const histShards = 8 // a power of two
@@ -36,10 +42,7 @@ type histShard struct {
 }
 
 func newHistogram(desc *prometheus.Desc, bounds []float64) *histogram {
-	h := &histogram{desc: desc, bounds: bounds, nanos: make([]int64, len(bounds))}
-	for i, b := range bounds {
-		h.nanos[i] = int64(math.Min(b*1e9, math.MaxInt64))
-	}
+	h := &histogram{desc: desc, bounds: bounds, created: time.Now()}
 	for i := range h.shards {
 		// 8 spare words keep one shard's counts off the next one's cache
 		// lines: the allocator may place them side by side.
@@ -50,15 +53,16 @@ func newHistogram(desc *prometheus.Desc, bounds []float64) *histogram {
 
 // observe records d. It is safe for concurrent use and does not allocate.
 func (h *histogram) observe(d time.Duration) {
+	v := d.Seconds()
 	s := &h.shards[uint64(d)&(histShards-1)]
 	i := 0
-	for i < len(h.nanos) && int64(d) > h.nanos[i] {
+	for i < len(h.bounds) && v > h.bounds[i] {
 		i++
 	}
 	s.counts[i].Add(1)
 	for {
 		old := s.sum.Load()
-		if s.sum.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+d.Seconds())) {
+		if s.sum.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
 			return
 		}
 	}
@@ -82,7 +86,7 @@ func (h *histogram) metric() prometheus.Metric {
 		cumulative[bound] = count
 	}
 	count += per[len(h.bounds)]
-	m, err := prometheus.NewConstHistogram(h.desc, count, sum, cumulative)
+	m, err := prometheus.NewConstHistogramWithCreatedTimestamp(h.desc, count, sum, cumulative, h.created)
 	if err != nil {
 		return prometheus.NewInvalidMetric(h.desc, err)
 	}

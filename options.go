@@ -7,8 +7,7 @@ import (
 	"time"
 )
 
-// Defaults used by [New] for every setting no option changes. They are the
-// originating plan's values.
+// Defaults used by [New] for every setting no option changes.
 const (
 	DefaultWorkers         = 10
 	DefaultQueueSize       = 1000
@@ -118,11 +117,13 @@ func WithContext(ctx context.Context) Option { return func(s *settings) { s.ctx 
 func WithDropPolicy(p DropPolicy) Option { return func(s *settings) { s.policy = p } }
 
 // OnDrop registers fn to receive every accepted job that will not run, with
-// the reason: ErrQueueFull for a job evicted by [DropOldest], ErrClosed for a
-// job queued on a pool shut down before it started, and the context error
-// for jobs abandoned when a shutdown deadline passes or the base context
-// ends. Refused submissions are not accepted jobs: the caller gets their
-// error instead.
+// the reason: a *[DropError], whose Reason is evicted (a job evicted by
+// [DropOldest]; Err is ErrQueueFull), closed (queued on a pool shut down
+// before it started; ErrClosed), shutdown (abandoned when a shutdown
+// deadline passed; the deadline's context error) or canceled (abandoned
+// when the base context ended; its error). errors.Is matches the underlying
+// error; errors.As gives the reason. Refused submissions are not accepted
+// jobs: the caller gets their error instead.
 //
 // fn runs on the goroutine that dropped the job (a submitter, a worker or
 // Shutdown) and should return quickly. Its job type must be the pool's: New
@@ -152,8 +153,13 @@ func OnError[T any](fn func(job T, err error)) Option {
 	}
 }
 
-// WithLogger sets a structured logger for lifecycle events, failed and
-// panicking jobs and dropped jobs. Default: no logging. nil means no logging.
+// WithLogger sets a structured logger: lifecycle events at Info, failed
+// jobs at Warn, panics at Error (with the value and the stack), each
+// dropped job at Debug, and one Warn line per Shutdown that dropped jobs,
+// with the count per reason. nil, the default, means no logging, with one
+// exception: a panic that neither OnError nor a logger receives is reported
+// through slog.Default() at Error level, so that it is never silent. To
+// silence that too, pass slog.New(slog.DiscardHandler).
 func WithLogger(l *slog.Logger) Option { return func(s *settings) { s.logger = l } }
 
 // WithMetrics sets the receiver of the pool's metric events. Default

@@ -78,14 +78,19 @@ type Pool[T any] struct {
 	// Slow-path counters and flags.
 	rejected atomic.Uint64 // refused submissions
 	dropped  atomic.Uint64 // accepted jobs handed to OnDrop, counted after OnDrop returns
-	running  atomic.Bool   // mirrors state == stateRunning for IsRunning
-	live     atomic.Int64  // worker goroutines that have not exited
+	// droppedBy counts the same by reason, for the log line of logDrops;
+	// each is bumped before dropped.
+	droppedBy   [numReasons]atomic.Uint64
+	dropsLogged sync.Once
+	running     atomic.Bool  // mirrors state == stateRunning for IsRunning
+	live        atomic.Int64 // worker goroutines that have not exited
 	// aborted is set once the pool stops hard; abortErr and abortReason are
 	// written before it is set and never after, so readers that see it true
 	// may read them.
 	aborted     atomic.Bool
 	abortErr    error
 	abortReason DropReason
+	abortDrop   *DropError // what OnDrop gets for jobs the stop drops
 	abortOnce   sync.Once
 
 	mu         sync.Mutex

@@ -14,7 +14,7 @@ import (
 // Default histogram buckets, in seconds. They are copied into each adapter,
 // never handed out, so no caller can change them for another.
 var (
-	// The originating plan's job duration buckets.
+	// From 10 ms to 10 s: sending a notification or calling a webhook.
 	defaultDurationBuckets = []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	// Queue wait is often far below a millisecond on an idle pool, and
 	// seconds on a backlogged one.
@@ -26,8 +26,8 @@ var (
 type PrometheusOptions struct {
 	// Namespace and Subsystem prefix every metric name as
 	// <Namespace>_<Subsystem>_<name>, as in prometheus.BuildFQName. Either
-	// may be empty. With "notification" and "worker_pool" the names are the
-	// originating plan's, such as notification_worker_pool_queue_depth.
+	// may be empty. With "notification" and "worker_pool" the names are
+	// such as notification_worker_pool_queue_depth.
 	Namespace, Subsystem string
 
 	// ConstLabels are added to every metric. Give each pool that shares a

@@ -50,11 +50,31 @@ func (p *Pool[T]) Shutdown(ctx context.Context) error {
 		}
 	}
 	p.release()
+	p.logDrops()
 	if p.aborted.Load() {
 		return p.abortErr
 	}
 	p.logInfo("workpool stopped")
 	return nil
+}
+
+// logDrops logs, once, how many accepted jobs the pool dropped, by reason:
+// one line where each drop used to make its own (they are at Debug).
+func (p *Pool[T]) logDrops() {
+	if p.log == nil {
+		return
+	}
+	p.dropsLogged.Do(func() {
+		args := []any{"total", p.dropped.Load()}
+		for r := range numReasons {
+			if n := p.droppedBy[r].Load(); n > 0 {
+				args = append(args, r.String(), n)
+			}
+		}
+		if len(args) > 2 {
+			p.log.Warn("workpool dropped jobs", args...)
+		}
+	})
 }
 
 // stopHard stops the pool at a passed shutdown deadline and waits only for
@@ -65,6 +85,7 @@ func (p *Pool[T]) stopHard(err error) error {
 	for {
 		ev := p.event()
 		if p.accounted() {
+			p.logDrops()
 			return err
 		}
 		<-ev
@@ -106,9 +127,9 @@ func (p *Pool[T]) closeIntake() {
 		// base context that ended before its watcher ran
 		// (TestBaseCancelThenShutdownNeverStarted).
 		if p.stopping() {
-			p.drain(p.abortReason, p.abortErr)
+			p.drain(p.abortDrop)
 		} else {
-			p.drain(ReasonClosed, ErrClosed)
+			p.drain(dropClosed)
 		}
 		p.signal()
 	}
@@ -121,7 +142,7 @@ func (p *Pool[T]) abort(err error, reason DropReason) {
 	p.markAborted(err, reason)
 	// Every caller drains (pops are safe to race), so that the drain never
 	// depends on one goroutine that an OnDrop hook might end.
-	p.drain(p.abortReason, p.abortErr)
+	p.drain(p.abortDrop)
 	p.signal()
 }
 
@@ -130,6 +151,7 @@ func (p *Pool[T]) abort(err error, reason DropReason) {
 func (p *Pool[T]) markAborted(err error, reason DropReason) {
 	p.abortOnce.Do(func() {
 		p.abortErr, p.abortReason = err, reason
+		p.abortDrop = &DropError{Reason: reason, Err: err}
 		// Running jobs' contexts end with the base context's error if it
 		// ended, context.Canceled otherwise: the unwatched ones see the stop
 		// when asked, the watched ones are children of the run context.
@@ -180,12 +202,12 @@ func (p *Pool[T]) stopping() bool {
 // once it returns; if OnDrop ends the goroutine instead (runtime.Goexit, as
 // t.FailNow does), a new goroutine finishes the drain and signals, or the
 // jobs left in the queue would never be accounted for (TestHookGoexitInDrain).
-func (p *Pool[T]) drain(reason DropReason, err error) {
+func (p *Pool[T]) drain(de *DropError) {
 	drained := false
 	defer func() {
 		if !drained {
 			go func() {
-				p.drain(reason, err)
+				p.drain(de)
 				p.signal()
 			}()
 		}
@@ -193,7 +215,7 @@ func (p *Pool[T]) drain(reason DropReason, err error) {
 	for {
 		job, _, ok := p.q.pop()
 		if ok {
-			p.drop(job, reason, err, false)
+			p.drop(job, de, false)
 			continue
 		}
 		if p.queueFinal() {

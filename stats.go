@@ -2,11 +2,12 @@ package workpool
 
 // Stats is a snapshot of a pool's state and counters, from [Pool.Stats].
 //
-// At rest (no submission or job in progress) the counters satisfy
-// Submitted == Completed + Dropped + Queued + Active, and after a finished
-// shutdown Queued == Active == 0. While the pool works, each field is read
-// separately: the identity may be off by the jobs in flight, but no field is
-// ever negative, Panicked <= Failed <= Completed, and counters never go down.
+// At rest (nothing being submitted or run, so Active == 0) the counters
+// satisfy Submitted == Completed + Dropped + Queued; once Shutdown has
+// returned, Queued == 0 too, so Submitted == Completed + Dropped. While the
+// pool works, each field is read separately: the identity may be off by the
+// jobs in flight, but no field is ever negative, Panicked <= Failed <=
+// Completed, and counters never go down.
 type Stats struct {
 	Workers       int // configured workers
 	Active        int // handlers running now

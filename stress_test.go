@@ -96,7 +96,7 @@ func stress(t *testing.T, policy workpool.DropPolicy, n int, hard bool) {
 		workpool.WithJobTimeout(time.Millisecond),
 		workpool.OnDrop(func(i int, err error) {
 			dropped[i].Add(1)
-			if err != workpool.ErrQueueFull {
+			if !errors.Is(err, workpool.ErrQueueFull) {
 				deadlineDrops.Add(1)
 			}
 		}),

@@ -1,6 +1,8 @@
 package workpool
 
 import (
+	"fmt"
+	"log/slog"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -113,7 +115,7 @@ func (p *Pool[T]) work(w *worker) {
 		if p.stopping() {
 			// Dequeued after a hard stop: it must not run.
 			w.idle()
-			p.drop(job, p.abortReason, p.abortErr, true)
+			p.drop(job, p.abortDrop, true)
 			break
 		}
 		p.run(w, job, stamp)
@@ -247,7 +249,9 @@ func (p *Pool[T]) run(w *worker, job T, stamp int64) {
 // does) cannot leave the job uncounted (TestHookGoexit).
 func (p *Pool[T]) finish(w *worker, job T, err error, outcome Outcome, ran time.Duration) {
 	if err != nil {
-		if p.log != nil {
+		if pe, ok := err.(*PanicError); ok {
+			p.reportPanic(pe)
+		} else if p.log != nil {
 			p.log.Warn("workpool job failed", "outcome", outcome.String(), "err", err)
 		}
 		if p.onError != nil {
@@ -257,6 +261,20 @@ func (p *Pool[T]) finish(w *worker, job T, err error, outcome Outcome, ran time.
 		}
 	}
 	p.count(w, err != nil, outcome, ran)
+}
+
+// reportPanic logs a handler's panic: to the pool's logger, or, if there is
+// neither a logger nor an OnError hook to hear of it, to slog.Default(), so
+// that a panic is never silent.
+func (p *Pool[T]) reportPanic(pe *PanicError) {
+	log := p.log
+	if log == nil {
+		if p.onError != nil {
+			return // OnError receives it
+		}
+		log = slog.Default()
+	}
+	log.Error("workpool job panicked", "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
 }
 
 // count records a finished job, in the order Stats relies on (see worker).
@@ -271,21 +289,23 @@ func (p *Pool[T]) count(w *worker, failed bool, outcome Outcome, ran time.Durati
 // OnDrop has returned: Shutdown waits for the count. With wake it then
 // signals Shutdown if intake is closed, as Shutdown may be waiting for this
 // very drop. The count and the signal are deferred past OnDrop so that a hook
-// calling runtime.Goexit cannot skip them (TestHookGoexit).
-func (p *Pool[T]) drop(job T, reason DropReason, err error, wake bool) {
-	p.metrics.JobDropped(reason)
+// calling runtime.Goexit cannot skip them (TestHookGoexit). Each drop is
+// logged at Debug; Shutdown logs the counts per reason once (logDrops).
+func (p *Pool[T]) drop(job T, de *DropError, wake bool) {
+	p.metrics.JobDropped(de.Reason)
 	if p.log != nil {
-		p.log.Warn("workpool dropped a job", "reason", reason.String(), "err", err)
+		p.log.Debug("workpool dropped a job", "reason", de.Reason.String(), "err", de.Err, "job", job)
 	}
 	if p.onDrop != nil {
-		defer p.countDrop(wake)
-		p.callHook("OnDrop", p.onDrop, job, err)
+		defer p.countDrop(de.Reason, wake)
+		p.callHook("OnDrop", p.onDrop, job, de)
 		return
 	}
-	p.countDrop(wake)
+	p.countDrop(de.Reason, wake)
 }
 
-func (p *Pool[T]) countDrop(wake bool) {
+func (p *Pool[T]) countDrop(reason DropReason, wake bool) {
+	p.droppedBy[reason].Add(1)
 	p.dropped.Add(1)
 	if wake && p.q.closed() {
 		p.signal()

@@ -17,7 +17,7 @@ import (
 // from.
 type Message[T any] struct {
 	Value     T
-	Attempt   int         // 1 on the first delivery, 2 on the first redelivery, ...
+	Attempt   int         // 1 on the first delivery, 2 on the first redelivery, ... (restarts at 1 for deliveries the server had not persisted when it crashed)
 	Subject   string      // the subject it was published on
 	Header    nats.Header // the headers it was published with; do not modify
 	Sequence  uint64      // its sequence number in the stream

@@ -1,10 +1,12 @@
 // Command backpressure feeds a large input into a workpool with SubmitWait:
 // when the workers fall behind, the producer blocks instead of dropping lines
-// or buffering them without bound. It prints a progress line at most once a
-// second to stderr and a summary to stdout.
+// or buffering them without bound. It shows its progress on stderr (a bar
+// with the rate and the time left on a terminal, a plain line every
+// -progress interval otherwise) and prints a summary to stdout.
 //
 //	go run ./examples/backpressure                  # 10^6 generated lines
 //	go run ./examples/backpressure -input big.txt   # or a file, one job per line
+//	seq 100000 | go run ./examples/backpressure -input -   # or standard input
 //
 // Each job hashes its line with SHA-256 and folds the digest into an
 // order-independent checksum, so the summary is the same for every run over
@@ -46,7 +48,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, cfg, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		stop()
 		log.Fatal(err)
 	}
@@ -56,12 +58,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("backpressure", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg config
-	fs.StringVar(&cfg.Input, "input", "", "read jobs from this file, one per line, instead of generating them")
+	fs.StringVar(&cfg.Input, "input", "", "read jobs from this file (- for standard input), one per line, instead of generating them")
 	fs.IntVar(&cfg.Lines, "lines", 1_000_000, "lines to generate when -input is not given")
 	fs.IntVar(&cfg.Workers, "workers", 8, "pool workers")
 	fs.IntVar(&cfg.Queue, "queue", 1024, "pool queue size")
 	fs.DurationVar(&cfg.Work, "work", 0, "simulated extra latency per line, such as 50us")
-	fs.DurationVar(&cfg.Progress, "progress", time.Second, "interval between progress lines on stderr; 0 disables them")
+	fs.DurationVar(&cfg.Progress, "progress", time.Second, "interval between progress lines on stderr when it is not a terminal (a terminal gets a bar); 0 disables progress")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "longest wait for queued lines at the end")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err

@@ -8,12 +8,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/workpool-go/workpool"
+	"github.com/creack/pty"
 	"go.uber.org/goleak"
+
+	"github.com/workpool-go/workpool"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -47,7 +50,7 @@ func wantChecksum(t *testing.T, r io.Reader) string {
 func TestRunGenerated(t *testing.T) {
 	cfg := smallConfig()
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), cfg, &stdout, &stderr); err != nil {
+	if err := run(context.Background(), cfg, nil, &stdout, &stderr); err != nil {
 		t.Fatalf("run() = %v; stderr:\n%s", err, &stderr)
 	}
 	out := stdout.String()
@@ -77,7 +80,7 @@ func TestRunFile(t *testing.T) {
 	cfg := smallConfig()
 	cfg.Input = path
 	var stdout bytes.Buffer
-	if err := run(context.Background(), cfg, &stdout, io.Discard); err != nil {
+	if err := run(context.Background(), cfg, nil, &stdout, io.Discard); err != nil {
 		t.Fatalf("run() = %v", err)
 	}
 	out := stdout.String()
@@ -94,7 +97,7 @@ func TestRunCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var stdout bytes.Buffer
-	err := run(ctx, smallConfig(), &stdout, io.Discard)
+	err := run(ctx, smallConfig(), nil, &stdout, io.Discard)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("run(canceled ctx) = %v; want context.Canceled", err)
 	}
@@ -123,7 +126,7 @@ func TestRunErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := smallConfig()
 			tt.edit(&cfg)
-			err := run(context.Background(), cfg, io.Discard, io.Discard)
+			err := run(context.Background(), cfg, nil, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("run() = %v; want an error containing %q", err, tt.want)
 			}
@@ -163,5 +166,72 @@ func TestGenerated(t *testing.T) {
 	want := "record 1: the quick brown fox jumps over the lazy dog\nrecord 2: the quick brown fox jumps over the lazy dog\n"
 	if string(b) != want {
 		t.Errorf("generated = %q; want %q", b, want)
+	}
+}
+
+// TestProgressBarOnTerminal runs the program with stderr on a
+// pseudo-terminal: progress is a bar redrawn in place (carriage returns),
+// with the rate and the elapsed and remaining time, and no plain lines.
+func TestProgressBarOnTerminal(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	defer ptmx.Close()
+	var screen bytes.Buffer
+	read := make(chan struct{})
+	go func() { defer close(read); io.Copy(&screen, ptmx) }()
+
+	cfg := smallConfig()
+	cfg.Lines = 40_000
+	cfg.Work = 50 * time.Microsecond // long enough for several redraws
+	var stdout bytes.Buffer
+	if err := run(context.Background(), cfg, nil, &stdout, tty); err != nil {
+		t.Fatalf("run() = %v", err)
+	}
+	tty.Close() // the reader then sees the end
+	<-read
+	s := screen.String()
+	if strings.Count(s, "\r") < 2 {
+		t.Errorf("terminal output has no redraws in place:\n%q", s)
+	}
+	for _, want := range []string{"lines/s", "40000/40000", "%"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("terminal output lacks %q:\n%q", want, s)
+		}
+	}
+	if !regexp.MustCompile(`\[\d+[a-z]*:\d+[a-z]*\]`).MatchString(s) {
+		t.Errorf("terminal output lacks [elapsed:remaining]:\n%q", s)
+	}
+	if strings.Contains(s, "progress: ") {
+		t.Errorf("terminal output has plain progress lines:\n%q", s)
+	}
+	if !strings.Contains(stdout.String(), "processed 40000/40000 lines") {
+		t.Errorf("stdout:\n%s", &stdout)
+	}
+}
+
+// TestStdinInput: -input - reads standard input, whose length is unknown.
+func TestStdinInput(t *testing.T) {
+	var in strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&in, "line %d\n", i)
+	}
+	cfg := smallConfig()
+	cfg.Input = "-"
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), cfg, strings.NewReader(in.String()), &stdout, &stderr); err != nil {
+		t.Fatalf("run() = %v", err)
+	}
+	out := stdout.String()
+	for _, want := range []string{"processed 5000 lines", "submitted 5000,", wantChecksum(t, strings.NewReader(in.String()))} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	for line := range strings.Lines(stderr.String()) {
+		if !strings.HasPrefix(line, "progress: ") || strings.Contains(line, "%") {
+			t.Errorf("stderr line %q; want a progress line without a percentage", line)
+		}
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
 	"github.com/workpool-go/workpool"
 )
 
@@ -23,12 +26,13 @@ type Line struct {
 
 // run processes every line of the input on a pool and prints a summary to
 // stdout. When ctx ends it stops reading, lets the queued lines finish, prints
-// the summary of what was done and returns ctx's error.
-func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+// the summary of what was done and returns ctx's error. stdin is the input
+// for -input -.
+func run(ctx context.Context, cfg config, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	input, total, err := openInput(cfg)
+	input, total, err := openInput(cfg, stdin)
 	if err != nil {
 		return err
 	}
@@ -57,8 +61,12 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	elapsed := time.Since(start)
 
 	s := pool.Stats()
-	fmt.Fprintf(stdout, "processed %d/%d lines in %v (%.0f lines/s) on %d workers, queue of %d\n",
-		s.Completed, total, elapsed.Round(time.Millisecond), perSecond(s.Completed, elapsed), s.Workers, s.QueueCapacity)
+	of := ""
+	if total >= 0 {
+		of = fmt.Sprintf("/%d", total)
+	}
+	fmt.Fprintf(stdout, "processed %d%s lines in %v (%.0f lines/s) on %d workers, queue of %d\n",
+		s.Completed, of, elapsed.Round(time.Millisecond), perSecond(s.Completed, elapsed), s.Workers, s.QueueCapacity)
 	fmt.Fprintf(stdout, "submitted %d, failed %d, dropped %d, refused %d\n", fed, s.Failed, s.Dropped, s.Rejected)
 	fmt.Fprintf(stdout, "the producer spent %v (%.0f%%) in SubmitWait: waiting for room instead of dropping\n",
 		waited.Round(time.Millisecond), 100*waited.Seconds()/max(elapsed.Seconds(), 1e-9))
@@ -71,10 +79,14 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 }
 
 // openInput returns the input and its number of lines: the file cfg.Input,
-// counted first, or cfg.Lines generated lines.
-func openInput(cfg config) (io.ReadCloser, int, error) {
-	if cfg.Input == "" {
+// counted first, standard input for "-" (its length unknown: -1), or
+// cfg.Lines generated lines.
+func openInput(cfg config, stdin io.Reader) (io.ReadCloser, int, error) {
+	switch cfg.Input {
+	case "":
 		return io.NopCloser(&generated{n: cfg.Lines}), cfg.Lines, nil
+	case "-":
+		return io.NopCloser(stdin), -1, nil
 	}
 	f, err := os.Open(cfg.Input)
 	if err != nil {
@@ -138,11 +150,16 @@ func digest(text string) uint64 {
 	return binary.BigEndian.Uint64(h[:8])
 }
 
-// startProgress prints a progress line to w every interval until stop is
-// called; stop returns once the printer has exited.
+// startProgress reports progress to w until stop is called; stop returns
+// once the reporter has exited. On a terminal it draws a bar that updates in
+// place, with the rate and the time left; elsewhere (a file, a pipe, a log
+// collector) it prints a plain line every interval.
 func startProgress(every time.Duration, w io.Writer, pool *workpool.Pool[Line], total int) (stop func()) {
 	if every <= 0 {
 		return func() {}
+	}
+	if isTerminal(w) {
+		return startBar(w, pool, total)
 	}
 	quit, exited := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -165,14 +182,62 @@ func startProgress(every time.Duration, w io.Writer, pool *workpool.Pool[Line], 
 	return func() { close(quit); <-exited }
 }
 
-// progressLine formats one progress report.
+// progressLine formats one progress report; total < 0 means unknown.
 func progressLine(s workpool.Stats, total int, rate float64) string {
+	if total < 0 {
+		return fmt.Sprintf("progress: %d lines, %.0f lines/s, queue %d/%d, active %d/%d\n",
+			s.Completed, rate, s.Queued, s.QueueCapacity, s.Active, s.Workers)
+	}
 	pct := 100.0
 	if total > 0 {
 		pct = 100 * float64(s.Completed) / float64(total)
 	}
 	return fmt.Sprintf("progress: %d/%d lines (%.1f%%), %.0f lines/s, queue %d/%d, active %d/%d\n",
 		s.Completed, total, pct, rate, s.Queued, s.QueueCapacity, s.Active, s.Workers)
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// barRefresh is how often the bar reads the pool's counters.
+const barRefresh = 100 * time.Millisecond
+
+// startBar draws a progress bar on the terminal w: lines done out of total
+// (a spinner with the count when total is unknown), lines per second and
+// the time left, redrawn in place.
+func startBar(w io.Writer, pool *workpool.Pool[Line], total int) (stop func()) {
+	bar := progressbar.NewOptions64(int64(total),
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("lines"),
+		progressbar.OptionSetItsString("lines"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(barRefresh),
+		progressbar.OptionSetRenderBlankState(true),
+	)
+	quit, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(barRefresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				bar.Set64(int64(pool.Stats().Completed))
+				bar.Exit() // keeps the last state on screen
+				io.WriteString(w, "\n")
+				return
+			case <-t.C:
+				bar.Set64(int64(pool.Stats().Completed))
+			}
+		}
+	}()
+	return func() { close(quit); <-exited }
 }
 
 func perSecond(n uint64, d time.Duration) float64 {

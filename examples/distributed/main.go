@@ -54,21 +54,67 @@ type config struct {
 	deadline time.Duration
 }
 
+// name is the program's name in usage and errors: os.Args[0] is a
+// temporary path under go run.
+const name = "distributed"
+
 func main() {
-	var cfg config
-	flag.StringVar(&cfg.natsURL, "nats", "", "NATS URL to connect to; empty starts an embedded JetStream server")
-	flag.IntVar(&cfg.jobs, "jobs", 1000, "jobs to enqueue")
-	flag.IntVar(&cfg.workers, "workers", 4, "workers per replica")
-	flag.IntVar(&cfg.flaky, "flaky", 10, "every n-th job fails its first attempt (0: none)")
-	flag.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus metrics on this loopback address while running, e.g. 127.0.0.1:9464")
-	flag.DurationVar(&cfg.jobTime, "job-time", time.Millisecond, "how long one job takes")
-	flag.DurationVar(&cfg.deadline, "deadline", 2*time.Minute, "give up after this long")
-	flag.Parse()
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, cfg, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// parseFlags reads the command line into a config and checks it. Usage and
+// flag errors go to errOut; a bad value is an error that names the flag.
+func parseFlags(args []string, errOut io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	fs.Usage = func() {
+		fmt.Fprintf(errOut, "usage: %s [flags]  (go run ./examples/distributed [flags])\n\n", name)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.natsURL, "nats", "", "NATS URL to connect to; empty starts an embedded JetStream server")
+	fs.IntVar(&cfg.jobs, "jobs", 1000, "jobs to enqueue (at least 1)")
+	fs.IntVar(&cfg.workers, "workers", 4, "workers per replica (at least 1)")
+	fs.IntVar(&cfg.flaky, "flaky", 10, "every n-th job fails its first attempt (0: none)")
+	fs.StringVar(&cfg.metrics, "metrics", "", "serve Prometheus metrics on this loopback address while running, e.g. 127.0.0.1:9464")
+	fs.DurationVar(&cfg.jobTime, "job-time", time.Millisecond, "how long one job takes (0 or more)")
+	fs.DurationVar(&cfg.deadline, "deadline", 2*time.Minute, "give up after this long (positive)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("%s: unexpected arguments %q; all settings are flags (-h lists them)", name, fs.Args())
+	}
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(name+": "+format, args...)) }
+	if cfg.jobs < 1 {
+		bad("-jobs must be at least 1, got %d", cfg.jobs)
+	}
+	if cfg.workers < 1 || cfg.workers > workpool.MaxWorkers {
+		bad("-workers must be between 1 and %d, got %d", workpool.MaxWorkers, cfg.workers)
+	}
+	if cfg.flaky < 0 {
+		bad("-flaky must be 0 (no flaky jobs) or more, got %d", cfg.flaky)
+	}
+	if cfg.jobTime < 0 {
+		bad("-job-time must not be negative, got %v", cfg.jobTime)
+	}
+	if cfg.deadline <= 0 {
+		bad("-deadline must be positive, got %v", cfg.deadline)
+	}
+	return cfg, errors.Join(errs...)
 }
 
 // run is the whole demo; it returns an error unless every job completed

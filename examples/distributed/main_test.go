@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -27,5 +29,45 @@ func TestRun(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestFlags: bad flag values are errors that name the flag and the value,
+// before anything starts; -h names the program, not go run's temporary
+// binary.
+func TestFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // in the error; "" for none
+	}{
+		{nil, ""},
+		{[]string{"-jobs", "5", "-workers", "1", "-flaky", "0", "-job-time", "0s"}, ""},
+		{[]string{"-jobs", "-3"}, "-jobs must be at least 1, got -3"},
+		{[]string{"-jobs", "0"}, "-jobs must be at least 1, got 0"},
+		{[]string{"-workers", "0"}, "-workers must be between 1 and"},
+		{[]string{"-flaky", "-1"}, "-flaky must be 0 (no flaky jobs) or more, got -1"},
+		{[]string{"-job-time", "-1s"}, "-job-time must not be negative, got -1s"},
+		{[]string{"-deadline", "0s"}, "-deadline must be positive, got 0s"},
+		{[]string{"-jobs", "x"}, `invalid value "x" for flag -jobs`},
+		{[]string{"extra"}, "unexpected arguments"},
+	} {
+		var out strings.Builder
+		_, err := parseFlags(tc.args, &out)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("parseFlags(%q) = %v; want no error", tc.args, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error()+out.String(), tc.want)):
+			t.Errorf("parseFlags(%q) = %v (output %q); want an error with %q", tc.args, err, out.String(), tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "queue size") {
+			t.Errorf("parseFlags(%q) = %v: reports a setting the user did not make", tc.args, err)
+		}
+	}
+	var out strings.Builder
+	if _, err := parseFlags([]string{"-h"}, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("parseFlags(-h) = %v; want flag.ErrHelp", err)
+	}
+	if u := out.String(); !strings.HasPrefix(u, "usage: distributed ") || strings.Contains(u, "go-build") || !strings.Contains(u, "-jobs") {
+		t.Errorf("-h prints:\n%s\nwant a usage line for %q and the flags", u, name)
 	}
 }

@@ -4,7 +4,14 @@
 // scrapes the pool's metrics, and a SIGINT or SIGTERM shuts it all down
 // without losing an accepted notification silently.
 //
-//	go run ./examples/notifications -addr 127.0.0.1:8080
+//	go run ./examples/notifications -addr 127.0.0.1:8080   # stop with Ctrl-C
+//
+// A SIGTERM sent to `go run` does not reach the program: to stop it with
+// SIGTERM, as a process manager would, build it and signal the binary:
+//
+//	go build -o /tmp/notifications ./examples/notifications
+//	/tmp/notifications -addr 127.0.0.1:8080 & kill -TERM $!
+//
 //	curl -i -X POST localhost:8080/notify -d '{"user":"ada","channel":"email","message":"hi"}'
 //	curl -s localhost:8080/metrics | grep notification_worker_pool_
 //

@@ -173,7 +173,7 @@ func TestShutdownTimeout(t *testing.T) {
 	if got["active"] == 1 && !strings.Contains(out, "still sending when shutdown gave up (outcome unknown): 1\n") {
 		t.Errorf("stdout does not report the send still running:\n%s", out)
 	}
-	if !strings.Contains(out, "dropped after acceptance, by reason: shutdown_timeout=2\n") {
+	if !strings.Contains(out, "dropped after acceptance, by reason: shutdown=2\n") {
 		t.Errorf("stdout does not give the drops' reason:\n%s", out)
 	}
 }

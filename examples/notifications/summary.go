@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -34,17 +33,15 @@ func (d *dropTally) snapshot() map[string]int {
 	return maps.Clone(d.byReason)
 }
 
-// dropReason names the reason OnDrop was given.
+// dropReason names the reason OnDrop was given, with the words of the
+// dropped_jobs_total metric's reason label: evicted (by a newer notification
+// under the "oldest" drop policy), closed (queued on a pool shut down before
+// it started), shutdown (still queued when the shutdown deadline passed) or
+// canceled (the pool's base context ended).
 func dropReason(err error) string {
-	switch {
-	case errors.Is(err, workpool.ErrQueueFull):
-		return "evicted" // by a newer notification, under the "oldest" drop policy
-	case errors.Is(err, workpool.ErrClosed):
-		return "closed" // queued on a pool that was shut down before it started
-	case errors.Is(err, context.DeadlineExceeded):
-		return "shutdown_timeout" // still queued when the shutdown timeout passed
-	case errors.Is(err, context.Canceled):
-		return "canceled"
+	var de *workpool.DropError
+	if errors.As(err, &de) {
+		return de.Reason.String()
 	}
 	return err.Error()
 }
