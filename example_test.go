@@ -134,3 +134,27 @@ func ExamplePool_Shutdown() {
 	// shutdown: context deadline exceeded
 	// submit after shutdown: workpool: pool is closed
 }
+
+// The reason a job was dropped, as a value: OnDrop receives a
+// *workpool.DropError whose Reason has the metric label's name, while
+// errors.Is still matches the underlying error.
+func ExampleDropError() {
+	pool, err := workpool.New(func(ctx context.Context, n int) error { return nil },
+		workpool.WithQueueSize(1), workpool.WithDropPolicy(workpool.DropOldest),
+		workpool.OnDrop(func(n int, err error) {
+			var de *workpool.DropError
+			if errors.As(err, &de) {
+				fmt.Printf("job %d dropped: %s (queue full: %v)\n", n, de.Reason, errors.Is(err, workpool.ErrQueueFull))
+			}
+		}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = pool.Submit(1)
+	_ = pool.Submit(2)                      // evicts job 1: the queue holds one job and no worker runs yet
+	_ = pool.Shutdown(context.Background()) // never started: job 2 comes back too
+	// Output:
+	// job 1 dropped: evicted (queue full: true)
+	// job 2 dropped: closed (queue full: false)
+}
