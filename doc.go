@@ -46,7 +46,7 @@
 // Every accepted job ends exactly once: its handler runs to completion, or
 // the job is handed to the [OnDrop] hook with the reason. At rest (nothing
 // being submitted or run), Stats().Submitted == Completed + Dropped + Queued;
-// once Shutdown has returned, Queued == 0.
+// once Shutdown has returned nil, Queued == 0.
 //
 // [Pool.Shutdown] works like [net/http.Server.Shutdown]: it closes intake at
 // once, lets queued and running jobs finish with live contexts, and returns
@@ -62,9 +62,13 @@
 // context.WithTimeout(base, timeout) with a deferred cancel would: it is the
 // job's own, it ends for good when the handler returns, and what is derived
 // from it ends with it (see [Handler]). Once the base context has ended,
-// Submit and SubmitWait return [ErrClosed]. A handler that panics is recovered: the job counts as failed and
+// Submit and SubmitWait return [ErrClosed].
+//
+// A handler that panics is recovered: the job counts as failed and
 // panicked, [OnError] receives a [*PanicError] with the value and the stack,
-// and the worker goes on serving.
+// and the worker goes on serving. A panic is never silent: with neither
+// OnError nor a logger ([WithLogger]) it is logged through slog.Default().
+// OnDrop receives a [*DropError] that names why the job will not run.
 //
 // All methods of [Pool] are safe for concurrent use.
 //

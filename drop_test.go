@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -215,5 +216,69 @@ func TestDropsLoggedOnce(t *testing.T) {
 	}
 	if n := len(rec.find(slog.LevelWarn, "workpool dropped a job")); n != 0 {
 		t.Errorf("%d per-drop Warn lines; want none", n)
+	}
+}
+
+// TestDropsLoggedOnBaseStop: a hard stop by the base context, with no
+// Shutdown call, logs its summary too; and a shutdown logs only its own
+// drops, not evictions from before.
+func TestDropsLoggedOnBaseStop(t *testing.T) {
+	t.Run("base stop", func(t *testing.T) {
+		rec := &recorder{}
+		base, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		p := newPool(t, func(ctx context.Context, n int) error { return nil },
+			workpool.WithContext(base), workpool.WithLogger(slog.New(rec)))
+		for i := range 49 {
+			if err := p.Submit(i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cancel()
+		waitUntil(t, "the summary line", func() bool { return len(rec.find(slog.LevelWarn, "workpool dropped jobs")) > 0 })
+		warns := rec.find(slog.LevelWarn, "workpool dropped jobs")
+		if a := attrs(warns[0]); len(warns) != 1 || a["canceled"].Uint64() != 49 || a["total"].Uint64() != 49 {
+			t.Errorf("%d summary lines, first %v; want one with canceled=49 total=49", len(warns), a)
+		}
+	})
+	t.Run("evictions before shutdown", func(t *testing.T) {
+		rec := &recorder{}
+		p := newPool(t, func(ctx context.Context, n int) error { return nil }, workpool.WithQueueSize(1),
+			workpool.WithDropPolicy(workpool.DropOldest), workpool.WithLogger(slog.New(rec)))
+		for i := range 3 {
+			_ = p.Submit(i) // two evictions, long before the shutdown
+		}
+		p.Start()
+		shutdown(t, p)
+		if n := len(rec.find(slog.LevelWarn, "workpool dropped jobs")); n != 0 {
+			t.Errorf("%d summary lines after a shutdown that dropped nothing; want none", n)
+		}
+	})
+}
+
+// TestDropErrorIsTheHooks: a hook that changes the *DropError it got does
+// not change what the pool or other hooks see.
+func TestDropErrorIsTheHooks(t *testing.T) {
+	var seen []string
+	mk := func() *workpool.Pool[int] {
+		return newPool(t, func(ctx context.Context, n int) error { return nil },
+			workpool.WithQueueSize(1), workpool.WithDropPolicy(workpool.DropOldest),
+			workpool.OnDrop(func(n int, err error) {
+				var de *workpool.DropError
+				if !errors.As(err, &de) {
+					t.Fatalf("OnDrop got %T", err)
+				}
+				seen = append(seen, de.Reason.String()+":"+strconv.FormatBool(errors.Is(err, workpool.ErrQueueFull)))
+				de.Reason, de.Err = 99, errors.New("mine") // must not leak into the next drop
+			}))
+	}
+	p1, p2 := mk(), mk()
+	for i := range 3 {
+		_ = p1.Submit(i)
+		_ = p2.Submit(i)
+	}
+	want := []string{"evicted:true", "evicted:true", "evicted:true", "evicted:true"}
+	if strings.Join(seen, " ") != strings.Join(want, " ") {
+		t.Errorf("hooks saw %v; want %v", seen, want)
 	}
 }

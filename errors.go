@@ -49,8 +49,7 @@ var (
 //	var de *workpool.DropError
 //	if errors.As(err, &de) && de.Reason == workpool.ReasonShutdown { ... }
 //
-// A hook must treat it as read-only: drops with the same reason share one
-// value.
+// Each OnDrop call gets a value of its own.
 type DropError struct {
 	Reason DropReason
 	Err    error
@@ -65,7 +64,8 @@ func (e *DropError) Error() string {
 // errors.Is(err, context.DeadlineExceeded) match as before.
 func (e *DropError) Unwrap() error { return e.Err }
 
-// The drop errors that never change; a hard stop makes its own (abortDrop).
+// What the pool drops with; OnDrop gets a copy (see drop). A hard stop makes
+// its own (abortDrop).
 var (
 	dropEvicted = &DropError{Reason: ReasonEvicted, Err: ErrQueueFull}
 	dropClosed  = &DropError{Reason: ReasonClosed, Err: ErrClosed}

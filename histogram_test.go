@@ -156,7 +156,7 @@ func BenchmarkHistogramObserve(b *testing.B) {
 	bounds := []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	run := func(b *testing.B, observe func(time.Duration)) {
 		b.ReportAllocs()
-		b.SetParallelism(8 / runtime.GOMAXPROCS(0))
+		b.SetParallelism((8 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0)) // at least 8 goroutines
 		b.RunParallel(func(pb *testing.PB) {
 			for d := time.Duration(rand.Uint64() % 1e6); pb.Next(); d++ {
 				observe(3*time.Millisecond + d%1000)

@@ -155,11 +155,12 @@ func OnError[T any](fn func(job T, err error)) Option {
 
 // WithLogger sets a structured logger: lifecycle events at Info, failed
 // jobs at Warn, panics at Error (with the value and the stack), each
-// dropped job at Debug, and one Warn line per Shutdown that dropped jobs,
-// with the count per reason. nil, the default, means no logging, with one
-// exception: a panic that neither OnError nor a logger receives is reported
-// through slog.Default() at Error level, so that it is never silent. To
-// silence that too, pass slog.New(slog.DiscardHandler).
+// dropped job at Debug, and one Warn line per shutdown or hard stop that
+// dropped jobs, with the count per reason. nil, the default, means no
+// logging, with one exception: a panic that neither OnError nor a logger
+// receives (or a panic in a hook, with no logger) is reported through
+// slog.Default() at Error level, so that it is never silent. To silence that
+// too, pass slog.New(slog.DiscardHandler).
 func WithLogger(l *slog.Logger) Option { return func(s *settings) { s.logger = l } }
 
 // WithMetrics sets the receiver of the pool's metric events. Default

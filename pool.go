@@ -96,6 +96,9 @@ type Pool[T any] struct {
 	mu         sync.Mutex
 	state      lifecycle // guarded by mu
 	shutdownAt time.Time // guarded by mu; when Shutdown was first called: its timeout counts from there
+	// dropsAtClose is droppedBy when intake closed, so that logDrops counts
+	// only the drops of the shutdown. Guarded by mu.
+	dropsAtClose [numReasons]uint64
 
 	evMu    sync.Mutex
 	evCh    chan struct{} // guarded by evMu; closed and replaced at each progress event

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"runtime"
 	"strings"
@@ -19,7 +20,13 @@ import (
 	"github.com/workpool-go/workpool"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks for leaked goroutines. It also quiets slog.Default, where
+// the pool reports panics that no hook or logger takes (many tests make
+// hooks panic on purpose); TestPanicNeverSilent checks that reporting.
+func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+	goleak.VerifyTestMain(m)
+}
 
 // waitFor is how long a test waits for something that should happen at once.
 // It is generous on purpose: a miss is a failure, never a race.

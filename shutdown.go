@@ -60,19 +60,26 @@ func (p *Pool[T]) Shutdown(ctx context.Context) error {
 
 // logDrops logs, once, how many accepted jobs the pool dropped, by reason:
 // one line where each drop used to make its own (they are at Debug).
+// It counts the drops since shutdown began (intake closed), so evictions
+// long before do not show.
 func (p *Pool[T]) logDrops() {
 	if p.log == nil {
 		return
 	}
 	p.dropsLogged.Do(func() {
-		args := []any{"total", p.dropped.Load()}
+		p.mu.Lock()
+		before := p.dropsAtClose
+		p.mu.Unlock()
+		var total uint64
+		var args []any
 		for r := range numReasons {
-			if n := p.droppedBy[r].Load(); n > 0 {
+			if n := p.droppedBy[r].Load() - before[r]; n > 0 {
+				total += n
 				args = append(args, r.String(), n)
 			}
 		}
-		if len(args) > 2 {
-			p.log.Warn("workpool dropped jobs", args...)
+		if total > 0 {
+			p.log.Warn("workpool dropped jobs", append([]any{"total", total}, args...)...)
 		}
 	})
 }
@@ -113,6 +120,9 @@ func (p *Pool[T]) closeIntake() {
 		return
 	}
 	wasNew := p.state == stateNew
+	for r := range numReasons {
+		p.dropsAtClose[r] = p.droppedBy[r].Load()
+	}
 	p.state = stateClosed
 	p.running.Store(false)
 	p.q.close()
@@ -173,7 +183,19 @@ func (p *Pool[T]) markAborted(err error, reason DropReason) {
 }
 
 // abortByBase stops the pool hard because its base context ended.
-func (p *Pool[T]) abortByBase() { p.abort(p.base.Err(), ReasonCanceled) }
+// Like a Shutdown that gives up, it then waits for the drops and logs them,
+// on the watcher's own goroutine: nobody may call Shutdown for a while.
+func (p *Pool[T]) abortByBase() {
+	p.abort(p.base.Err(), ReasonCanceled)
+	for {
+		ev := p.event()
+		if p.accounted() {
+			p.logDrops()
+			return
+		}
+		<-ev
+	}
+}
 
 // stopping reports whether the pool stopped hard, or is about to because its
 // base context ended. The worker asks before it starts each job: the

@@ -4,7 +4,7 @@ package workpool
 //
 // At rest (nothing being submitted or run, so Active == 0) the counters
 // satisfy Submitted == Completed + Dropped + Queued; once Shutdown has
-// returned, Queued == 0 too, so Submitted == Completed + Dropped. While the
+// returned nil, Queued == 0 too, so Submitted == Completed + Dropped. While the
 // pool works, each field is read separately: the identity may be off by the
 // jobs in flight, but no field is ever negative, Panicked <= Failed <=
 // Completed, and counters never go down.

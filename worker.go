@@ -1,6 +1,7 @@
 package workpool
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -292,16 +293,18 @@ func (p *Pool[T]) count(w *worker, failed bool, outcome Outcome, ran time.Durati
 // calling runtime.Goexit cannot skip them (TestHookGoexit). Each drop is
 // logged at Debug; Shutdown logs the counts per reason once (logDrops).
 func (p *Pool[T]) drop(job T, de *DropError, wake bool) {
-	p.metrics.JobDropped(de.Reason)
-	if p.log != nil {
-		p.log.Debug("workpool dropped a job", "reason", de.Reason.String(), "err", de.Err, "job", job)
+	reason := de.Reason // de is shared: the pool never reads it after a hook ran
+	p.metrics.JobDropped(reason)
+	if p.log != nil && p.log.Enabled(context.Background(), slog.LevelDebug) {
+		p.log.Debug("workpool dropped a job", "reason", reason.String(), "err", de.Err, "job", job)
 	}
 	if p.onDrop != nil {
-		defer p.countDrop(de.Reason, wake)
-		p.callHook("OnDrop", p.onDrop, job, de)
+		defer p.countDrop(reason, wake)
+		// A copy of its own for the hook, which may keep or change it.
+		p.callHook("OnDrop", p.onDrop, job, &DropError{Reason: reason, Err: de.Err})
 		return
 	}
-	p.countDrop(de.Reason, wake)
+	p.countDrop(reason, wake)
 }
 
 func (p *Pool[T]) countDrop(reason DropReason, wake bool) {
@@ -316,8 +319,12 @@ func (p *Pool[T]) countDrop(reason DropReason, wake bool) {
 // worker or the submitter down.
 func (p *Pool[T]) callHook(name string, fn func(T, error), job T, err error) {
 	defer func() {
-		if v := recover(); v != nil && p.log != nil {
-			p.log.Error("workpool hook panicked", "hook", name, "panic", v)
+		if v := recover(); v != nil {
+			log := p.log
+			if log == nil {
+				log = slog.Default() // never silent, as a handler's panic
+			}
+			log.Error("workpool hook panicked", "hook", name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		}
 	}()
 	fn(job, err)

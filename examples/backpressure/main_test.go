@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,7 @@ func wantChecksum(t *testing.T, r io.Reader) string {
 // exactly once (the checksum would differ if one were lost or repeated).
 func TestRunGenerated(t *testing.T) {
 	cfg := smallConfig()
+	cfg.Work = 20 * time.Microsecond // long enough for progress lines
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), cfg, nil, &stdout, &stderr); err != nil {
 		t.Fatalf("run() = %v; stderr:\n%s", err, &stderr)
@@ -62,6 +64,9 @@ func TestRunGenerated(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout does not contain %q:\n%s", want, out)
 		}
+	}
+	if stderr.Len() == 0 {
+		t.Error("no progress lines on stderr (not a terminal)")
 	}
 	for line := range strings.Lines(stderr.String()) {
 		if !strings.HasPrefix(line, "progress: ") {
@@ -169,33 +174,47 @@ func TestGenerated(t *testing.T) {
 	}
 }
 
-// TestProgressBarOnTerminal runs the program with stderr on a
-// pseudo-terminal: progress is a bar redrawn in place (carriage returns),
-// with the rate and the elapsed and remaining time, and no plain lines.
-func TestProgressBarOnTerminal(t *testing.T) {
+// onTerminal runs the program with stderr on a pseudo-terminal and returns
+// what the terminal showed and stdout.
+func onTerminal(t *testing.T, cfg config, stdin io.Reader) (screen, stdout string) {
+	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pseudo-terminal here: %v", err)
 	}
 	defer ptmx.Close()
-	var screen bytes.Buffer
+	var scr bytes.Buffer
 	read := make(chan struct{})
-	go func() { defer close(read); io.Copy(&screen, ptmx) }()
-
-	cfg := smallConfig()
-	cfg.Lines = 40_000
-	cfg.Work = 50 * time.Microsecond // long enough for several redraws
-	var stdout bytes.Buffer
-	if err := run(context.Background(), cfg, nil, &stdout, tty); err != nil {
+	go func() { defer close(read); io.Copy(&scr, ptmx) }()
+	var out bytes.Buffer
+	if err := run(context.Background(), cfg, stdin, &out, tty); err != nil {
 		t.Fatalf("run() = %v", err)
 	}
 	tty.Close() // the reader then sees the end
 	<-read
-	s := screen.String()
-	if strings.Count(s, "\r") < 2 {
-		t.Errorf("terminal output has no redraws in place:\n%q", s)
+	// Nothing of the bar's outlives run: no goroutine drawing after it.
+	goleak.VerifyNone(t)
+	return scr.String(), out.String()
+}
+
+// TestProgressBarOnTerminal: on a terminal, progress is a bar redrawn in
+// place (carriage returns, intermediate counts), with the rate and the
+// elapsed and remaining time, and no plain lines.
+func TestProgressBarOnTerminal(t *testing.T) {
+	cfg := smallConfig()
+	cfg.Lines = 10_000
+	cfg.Work = 50 * time.Microsecond // long enough for several redraws
+	s, stdout := onTerminal(t, cfg, nil)
+	intermediate := false
+	for _, m := range regexp.MustCompile(`(\d+)/10000`).FindAllStringSubmatch(s, -1) {
+		if n, _ := strconv.Atoi(m[1]); n > 0 && n < 10000 {
+			intermediate = true
+		}
 	}
-	for _, want := range []string{"lines/s", "40000/40000", "%"} {
+	if strings.Count(s, "\r") < 3 || !intermediate {
+		t.Errorf("terminal output has no intermediate redraws in place:\n%q", s)
+	}
+	for _, want := range []string{"lines/s", "%", "10000/10000"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("terminal output lacks %q:\n%q", want, s)
 		}
@@ -206,8 +225,27 @@ func TestProgressBarOnTerminal(t *testing.T) {
 	if strings.Contains(s, "progress: ") {
 		t.Errorf("terminal output has plain progress lines:\n%q", s)
 	}
-	if !strings.Contains(stdout.String(), "processed 40000/40000 lines") {
-		t.Errorf("stdout:\n%s", &stdout)
+	if !strings.Contains(stdout, "processed 10000/10000 lines") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+}
+
+// TestProgressSpinnerOnTerminal: with standard input, whose length is
+// unknown, the terminal shows a count and a rate redrawn in place.
+func TestProgressSpinnerOnTerminal(t *testing.T) {
+	var in strings.Builder
+	for i := range 8000 {
+		fmt.Fprintf(&in, "line %d\n", i)
+	}
+	cfg := smallConfig()
+	cfg.Input = "-"
+	cfg.Work = 50 * time.Microsecond
+	s, stdout := onTerminal(t, cfg, strings.NewReader(in.String()))
+	if strings.Count(s, "\r") < 3 || !strings.Contains(s, "lines/s") || strings.Contains(s, "progress: ") {
+		t.Errorf("terminal output is not a count redrawn in place:\n%q", s)
+	}
+	if !strings.Contains(stdout, "processed 8000 lines") {
+		t.Errorf("stdout:\n%s", stdout)
 	}
 }
 
@@ -219,6 +257,7 @@ func TestStdinInput(t *testing.T) {
 	}
 	cfg := smallConfig()
 	cfg.Input = "-"
+	cfg.Work = 50 * time.Microsecond // long enough for progress lines
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), cfg, strings.NewReader(in.String()), &stdout, &stderr); err != nil {
 		t.Fatalf("run() = %v", err)
@@ -228,6 +267,9 @@ func TestStdinInput(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
+	}
+	if stderr.Len() == 0 {
+		t.Error("no progress lines on stderr")
 	}
 	for line := range strings.Lines(stderr.String()) {
 		if !strings.HasPrefix(line, "progress: ") || strings.Contains(line, "%") {

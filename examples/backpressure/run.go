@@ -219,6 +219,8 @@ func startBar(w io.Writer, pool *workpool.Pool[Line], total int) (stop func()) {
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(barRefresh),
 		progressbar.OptionSetRenderBlankState(true),
+		// No spinner goroutine for an unknown total: our ticker redraws.
+		progressbar.OptionSetSpinnerChangeInterval(0),
 	)
 	quit, exited := make(chan struct{}), make(chan struct{})
 	go func() {

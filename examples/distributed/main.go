@@ -64,8 +64,7 @@ func main() {
 		return
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		os.Exit(2) // parseFlags printed the problem
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -75,7 +74,8 @@ func main() {
 }
 
 // parseFlags reads the command line into a config and checks it. Usage and
-// flag errors go to errOut; a bad value is an error that names the flag.
+// every error go to errOut, once; a bad value is an error that names the
+// flag.
 func parseFlags(args []string, errOut io.Writer) (config, error) {
 	var cfg config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -95,7 +95,9 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("%s: unexpected arguments %q; all settings are flags (-h lists them)", name, fs.Args())
+		err := fmt.Errorf("%s: unexpected arguments %q; all settings are flags (-h lists them)", name, fs.Args())
+		fmt.Fprintln(errOut, err)
+		return cfg, err
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(name+": "+format, args...)) }
@@ -114,7 +116,11 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 	if cfg.deadline <= 0 {
 		bad("-deadline must be positive, got %v", cfg.deadline)
 	}
-	return cfg, errors.Join(errs...)
+	err := errors.Join(errs...)
+	if err != nil {
+		fmt.Fprintln(errOut, err)
+	}
+	return cfg, err
 }
 
 // run is the whole demo; it returns an error unless every job completed

@@ -6,11 +6,13 @@
 //
 //	go run ./examples/notifications -addr 127.0.0.1:8080   # stop with Ctrl-C
 //
-// A SIGTERM sent to `go run` does not reach the program: to stop it with
-// SIGTERM, as a process manager would, build it and signal the binary:
+// A SIGTERM sent to `go run` does not reach the program (the child keeps
+// serving): to stop it with SIGTERM, as a process manager would, build it
+// and signal the binary once it is serving:
 //
 //	go build -o /tmp/notifications ./examples/notifications
-//	/tmp/notifications -addr 127.0.0.1:8080 & kill -TERM $!
+//	/tmp/notifications -addr 127.0.0.1:8080 &
+//	kill -TERM %1   # later: it drains and prints its summary
 //
 //	curl -i -X POST localhost:8080/notify -d '{"user":"ada","channel":"email","message":"hi"}'
 //	curl -s localhost:8080/metrics | grep notification_worker_pool_

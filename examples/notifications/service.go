@@ -89,7 +89,9 @@ func newPool(o options, cfg workpool.Config, metrics workpool.Metrics, logger *s
 		workpool.OnDrop(func(n Notification, reason error) {
 			// A real service would put n back on a durable queue here.
 			drops.add(reason)
-			logger.Warn("notification not sent", "id", n.ID, "user", n.User, "reason", dropReason(reason), "err", reason)
+			// One line per notification at Debug; the pool logs the counts
+			// per reason once, and the summary prints them.
+			logger.Debug("notification not sent", "id", n.ID, "user", n.User, "reason", dropReason(reason), "err", reason)
 		}),
 		// No WithContext(ctx): a signal must not stop the pool hard before
 		// the HTTP server has stopped and the queue has drained.
