@@ -233,14 +233,8 @@ func TestProgressBarOnTerminal(t *testing.T) {
 // TestProgressSpinnerOnTerminal: with standard input, whose length is
 // unknown, the terminal shows a count and a rate redrawn in place.
 func TestProgressSpinnerOnTerminal(t *testing.T) {
-	var in strings.Builder
-	for i := range 8000 {
-		fmt.Fprintf(&in, "line %d\n", i)
-	}
-	cfg := smallConfig()
-	cfg.Input = "-"
-	cfg.Work = 50 * time.Microsecond
-	s, stdout := onTerminal(t, cfg, strings.NewReader(in.String()))
+	in, cfg := stdinRun(8000)
+	s, stdout := onTerminal(t, cfg, strings.NewReader(in))
 	if strings.Count(s, "\r") < 3 || !strings.Contains(s, "lines/s") || strings.Contains(s, "progress: ") {
 		t.Errorf("terminal output is not a count redrawn in place:\n%q", s)
 	}
@@ -251,19 +245,13 @@ func TestProgressSpinnerOnTerminal(t *testing.T) {
 
 // TestStdinInput: -input - reads standard input, whose length is unknown.
 func TestStdinInput(t *testing.T) {
-	var in strings.Builder
-	for i := range 5000 {
-		fmt.Fprintf(&in, "line %d\n", i)
-	}
-	cfg := smallConfig()
-	cfg.Input = "-"
-	cfg.Work = 50 * time.Microsecond // long enough for progress lines
+	in, cfg := stdinRun(5000)
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), cfg, strings.NewReader(in.String()), &stdout, &stderr); err != nil {
+	if err := run(context.Background(), cfg, strings.NewReader(in), &stdout, &stderr); err != nil {
 		t.Fatalf("run() = %v", err)
 	}
 	out := stdout.String()
-	for _, want := range []string{"processed 5000 lines", "submitted 5000,", wantChecksum(t, strings.NewReader(in.String()))} {
+	for _, want := range []string{"processed 5000 lines", "submitted 5000,", wantChecksum(t, strings.NewReader(in))} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
@@ -276,4 +264,17 @@ func TestStdinInput(t *testing.T) {
 			t.Errorf("stderr line %q; want a progress line without a percentage", line)
 		}
 	}
+}
+
+// stdinRun returns n numbered lines and a config that reads them from
+// standard input, with work long enough for progress reports.
+func stdinRun(n int) (string, config) {
+	var in strings.Builder
+	for i := range n {
+		fmt.Fprintf(&in, "line %d\n", i)
+	}
+	cfg := smallConfig()
+	cfg.Input = "-"
+	cfg.Work = 50 * time.Microsecond
+	return in.String(), cfg
 }
