@@ -324,7 +324,9 @@ func (p *Pool[T]) callHook(name string, fn func(T, error), job T, err error) {
 			if log == nil {
 				log = slog.Default() // never silent, as a handler's panic
 			}
-			log.Error("workpool hook panicked", "hook", name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if log.Enabled(context.Background(), slog.LevelError) { // the stack is dear to take
+				log.Error("workpool hook panicked", "hook", name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			}
 		}
 	}()
 	fn(job, err)
