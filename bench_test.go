@@ -323,6 +323,17 @@ func BenchmarkDropOldest(b *testing.B) {
 	}
 }
 
+// BenchmarkClock is one read of the pool's clock, which the default
+// configuration pays once per job to tell a late handler.
+func BenchmarkClock(b *testing.B) {
+	home := &ctxHome{epoch: time.Now()}
+	var sink int64
+	for range b.N {
+		sink += home.now()
+	}
+	_ = sink
+}
+
 // BenchmarkJobContext is the cost of the handler's context per job with the
 // job timeout on: the standard library's WithTimeout and cancel, then the
 // pool's context for a handler that never calls Done and for one that does.

@@ -64,13 +64,6 @@ func (e *DropError) Error() string {
 // errors.Is(err, context.DeadlineExceeded) match as before.
 func (e *DropError) Unwrap() error { return e.Err }
 
-// What the pool drops with; OnDrop gets a copy (see drop). A hard stop makes
-// its own (abortDrop).
-var (
-	dropEvicted = &DropError{Reason: ReasonEvicted, Err: ErrQueueFull}
-	dropClosed  = &DropError{Reason: ReasonClosed, Err: ErrClosed}
-)
-
 // PanicError is the error reported to the OnError hook when a handler
 // panics. The worker recovers, records the panic and keeps serving.
 type PanicError struct {

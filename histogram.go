@@ -22,7 +22,8 @@ import (
 //
 // It is kept over client_golang's own because it is faster where it
 // matters: BenchmarkHistogramObserve, 8 goroutines on 2 cores (AMD EPYC),
-// measured 38.7 ns per observation against 68.3 ns (6 runs, medians).
+// measured 38.7 ns per observation against 68.3 ns (6 runs, medians;
+// go test -run '^$' -bench BenchmarkHistogramObserve -count 6 .).
 //
 // It exposes what a client_golang Histogram given the same observations in
 // seconds would: a duration goes to the first bucket whose bound is >= its

@@ -36,7 +36,7 @@ func TestSubmitWaitMergedToken(t *testing.T) {
 			if !ok {
 				t.Fatal("pop failed on a full queue")
 			}
-			p.drop(job, dropEvicted, false) // keeps the accounting whole
+			p.drop(job, ReasonEvicted, ErrQueueFull, false) // keeps the accounting whole
 		}
 		p.signalRoom()
 		synctest.Wait()

@@ -90,7 +90,6 @@ type Pool[T any] struct {
 	aborted     atomic.Bool
 	abortErr    error
 	abortReason DropReason
-	abortDrop   *DropError // what OnDrop gets for jobs the stop drops
 	abortOnce   sync.Once
 
 	mu         sync.Mutex

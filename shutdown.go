@@ -89,11 +89,18 @@ func (p *Pool[T]) logDrops() {
 func (p *Pool[T]) stopHard(err error) error {
 	p.abort(err, ReasonShutdown)
 	p.release()
+	p.awaitAccounted()
+	p.logDrops()
+	return err
+}
+
+// awaitAccounted waits until every accepted job has started or been
+// dropped: after a hard stop, the drops are then done.
+func (p *Pool[T]) awaitAccounted() {
 	for {
 		ev := p.event()
 		if p.accounted() {
-			p.logDrops()
-			return err
+			return
 		}
 		<-ev
 	}
@@ -137,9 +144,9 @@ func (p *Pool[T]) closeIntake() {
 		// base context that ended before its watcher ran
 		// (TestBaseCancelThenShutdownNeverStarted).
 		if p.stopping() {
-			p.drain(p.abortDrop)
+			p.drain(p.abortReason, p.abortErr)
 		} else {
-			p.drain(dropClosed)
+			p.drain(ReasonClosed, ErrClosed)
 		}
 		p.signal()
 	}
@@ -152,7 +159,7 @@ func (p *Pool[T]) abort(err error, reason DropReason) {
 	p.markAborted(err, reason)
 	// Every caller drains (pops are safe to race), so that the drain never
 	// depends on one goroutine that an OnDrop hook might end.
-	p.drain(p.abortDrop)
+	p.drain(p.abortReason, p.abortErr)
 	p.signal()
 }
 
@@ -161,7 +168,6 @@ func (p *Pool[T]) abort(err error, reason DropReason) {
 func (p *Pool[T]) markAborted(err error, reason DropReason) {
 	p.abortOnce.Do(func() {
 		p.abortErr, p.abortReason = err, reason
-		p.abortDrop = &DropError{Reason: reason, Err: err}
 		// Running jobs' contexts end with the base context's error if it
 		// ended, context.Canceled otherwise: the unwatched ones see the stop
 		// when asked, the watched ones are children of the run context.
@@ -187,14 +193,8 @@ func (p *Pool[T]) markAborted(err error, reason DropReason) {
 // on the watcher's own goroutine: nobody may call Shutdown for a while.
 func (p *Pool[T]) abortByBase() {
 	p.abort(p.base.Err(), ReasonCanceled)
-	for {
-		ev := p.event()
-		if p.accounted() {
-			p.logDrops()
-			return
-		}
-		<-ev
-	}
+	p.awaitAccounted()
+	p.logDrops()
 }
 
 // stopping reports whether the pool stopped hard, or is about to because its
@@ -224,12 +224,12 @@ func (p *Pool[T]) stopping() bool {
 // once it returns; if OnDrop ends the goroutine instead (runtime.Goexit, as
 // t.FailNow does), a new goroutine finishes the drain and signals, or the
 // jobs left in the queue would never be accounted for (TestHookGoexitInDrain).
-func (p *Pool[T]) drain(de *DropError) {
+func (p *Pool[T]) drain(reason DropReason, err error) {
 	drained := false
 	defer func() {
 		if !drained {
 			go func() {
-				p.drain(de)
+				p.drain(reason, err)
 				p.signal()
 			}()
 		}
@@ -237,7 +237,7 @@ func (p *Pool[T]) drain(de *DropError) {
 	for {
 		job, _, ok := p.q.pop()
 		if ok {
-			p.drop(job, de, false)
+			p.drop(job, reason, err, false)
 			continue
 		}
 		if p.queueFinal() {

@@ -59,7 +59,7 @@ func (p *Pool[T]) evictAndPush(job T, stamp int64) error {
 		if evicted {
 			// Intake may have closed meanwhile: then Shutdown waits for this
 			// drop, so wake it (TestShutdownWaitsForEvictionDrop).
-			p.drop(old, dropEvicted, true)
+			p.drop(old, ReasonEvicted, ErrQueueFull, true)
 		}
 		if res == pushed {
 			return nil

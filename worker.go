@@ -116,7 +116,7 @@ func (p *Pool[T]) work(w *worker) {
 		if p.stopping() {
 			// Dequeued after a hard stop: it must not run.
 			w.idle()
-			p.drop(job, p.abortDrop, true)
+			p.drop(job, p.abortReason, p.abortErr, true)
 			break
 		}
 		p.run(w, job, stamp)
@@ -292,16 +292,15 @@ func (p *Pool[T]) count(w *worker, failed bool, outcome Outcome, ran time.Durati
 // very drop. The count and the signal are deferred past OnDrop so that a hook
 // calling runtime.Goexit cannot skip them (TestHookGoexit). Each drop is
 // logged at Debug; Shutdown logs the counts per reason once (logDrops).
-func (p *Pool[T]) drop(job T, de *DropError, wake bool) {
-	reason := de.Reason // de is shared: the pool never reads it after a hook ran
+func (p *Pool[T]) drop(job T, reason DropReason, err error, wake bool) {
 	p.metrics.JobDropped(reason)
 	if p.log != nil && p.log.Enabled(context.Background(), slog.LevelDebug) {
-		p.log.Debug("workpool dropped a job", "reason", reason.String(), "err", de.Err, "job", job)
+		p.log.Debug("workpool dropped a job", "reason", reason.String(), "err", err, "job", job)
 	}
 	if p.onDrop != nil {
 		defer p.countDrop(reason, wake)
-		// A copy of its own for the hook, which may keep or change it.
-		p.callHook("OnDrop", p.onDrop, job, &DropError{Reason: reason, Err: de.Err})
+		// A DropError of its own for the hook, which may keep or change it.
+		p.callHook("OnDrop", p.onDrop, job, &DropError{Reason: reason, Err: err})
 		return
 	}
 	p.countDrop(reason, wake)
