@@ -74,6 +74,7 @@ type Pool[T any] struct {
 	waiters  atomic.Int64 // SubmitWait callers announced as waiting for room
 	_        cacheLinePad
 	evicting atomic.Int64 // DropOldest evictions in progress (see evictAndPush)
+	counts   poolCounts   // dispatch counters; empty unless built for them
 
 	// Slow-path counters and flags.
 	rejected atomic.Uint64 // refused submissions

@@ -20,7 +20,11 @@ type ring[T any] struct {
 	tail atomic.Uint64
 	_    cacheLinePad
 	// head is the next position to pop. Written by consumers.
-	head  atomic.Uint64
+	head atomic.Uint64
+	_    cacheLinePad
+	// shut is set once by close, after closedBit: the same fact on a line
+	// the producers never write, for idle consumers to poll (see ready).
+	shut  atomic.Bool
 	_     cacheLinePad
 	size  uint64 // number of slots; never changes
 	recip uint64 // floor((2^64-1)/size), for index without a division
@@ -193,12 +197,32 @@ func (r *ring[T]) len() int {
 // still be being written).
 func (r *ring[T]) pending() bool { return r.len() > 0 }
 
+// ready reports whether the job at head has been published, reading only
+// lines that consumers write or must read anyway: head and that job's slot.
+// An idle worker polls it instead of pending, which reads tail: a line the
+// producer writes on every push, so each poll would cost the next push a
+// cross-core transfer. A false answer is not final (a push may be under
+// way); a true one may be stale once another consumer pops.
+func (r *ring[T]) ready() bool {
+	pos := r.head.Load()
+	seq := r.slots[r.place(pos)].seq.Load()
+	return int64(seq-(2*pos+1)) >= 0
+}
+
 // accepted is how many jobs were ever pushed.
 func (r *ring[T]) accepted() uint64 { return r.tail.Load() &^ closedBit }
 
 // close stops intake: every later push returns pushClosed. Pushes that had
 // already claimed a position complete normally.
-func (r *ring[T]) close() { r.tail.Or(closedBit) }
+func (r *ring[T]) close() {
+	r.tail.Or(closedBit)
+	r.shut.Store(true)
+}
+
+// shutting reports whether close has finished. It may lag closed by a
+// moment, so it can only tell an idle consumer to look closer; unlike
+// closed, it does not read tail.
+func (r *ring[T]) shutting() bool { return r.shut.Load() }
 
 // closed reports whether close was called.
 func (r *ring[T]) closed() bool { return r.tail.Load()&closedBit != 0 }

@@ -125,6 +125,7 @@ func (p *Pool[T]) SubmitWait(ctx context.Context, job T) error {
 		if spin < spinRounds {
 			// Workers free room all the time under load: yielding to them
 			// costs less than parking here and being woken.
+			p.counts.submitYielded()
 			yield()
 			continue
 		}
@@ -146,6 +147,7 @@ func (p *Pool[T]) waitForRoom(ctx context.Context, job T, stamp int64) (done boo
 	res := p.q.push(job, stamp)
 	var ctxErr error
 	if res == pushFull {
+		p.counts.submitParked()
 		select {
 		case <-p.space: // a worker freed room: try again
 		case <-ctx.Done():
@@ -191,6 +193,7 @@ func (p *Pool[T]) accepted() {
 	// announcement before its last look at the queue: either it sees the job
 	// or we see it.
 	if p.sleepers.Load() > 0 && p.claimSleeper() {
+		p.counts.wokeWorker()
 		p.wake <- struct{}{} // never blocks: at most one token per sleeper
 	}
 }

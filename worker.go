@@ -41,9 +41,10 @@ type workerState struct {
 	// It saves one clock read per job (a clock read costs 30-50ns here).
 	lastEnd     int64
 	fresh       bool
-	pendingDone bool // the last job finished; not yet published
-	pendFailed  bool // the last job failed; not yet counted
-	pendPanic   bool // the last job panicked; not yet counted
+	pendingDone bool         // the last job finished; not yet published
+	pendFailed  bool         // the last job failed; not yet counted
+	pendPanic   bool         // the last job panicked; not yet counted
+	counts      workerCounts // dispatch counters; empty unless built for them
 }
 
 // begin publishes the start of a job, and the end of the previous one.
@@ -103,6 +104,7 @@ func (p *Pool[T]) work(w *worker) {
 	for {
 		job, stamp, ok := p.q.pop()
 		if !ok {
+			w.counts.failedPop()
 			w.idle()
 			w.fresh = false
 			if !p.park(w) {
@@ -127,28 +129,37 @@ func (p *Pool[T]) work(w *worker) {
 // park waits until there may be a job to pop. It returns false when the
 // worker should exit: intake is closed and the queue is empty.
 func (p *Pool[T]) park(w *worker) bool {
-	if p.q.closed() {
+	if p.q.shutting() {
 		if p.queueFinal() {
 			return false
 		}
+		w.counts.yielded()
 		yield() // a push or an eviction that began before close is finishing
 		return true
 	}
 	// Under a steady stream, the next job is usually a moment away: yielding
 	// a few times costs less than parking and being woken through the
 	// scheduler, and spares the submitter the wake-up.
+	// The loop polls only ready, never tail (pending, closed): the producer
+	// writes tail on every push, and a worker reading it between pushes
+	// makes each push fetch the line back from this core, which on CPUs
+	// with slow cross-core transfers costs more than the job. A close is
+	// seen below, before parking, or by the wake-up that close sends.
 	for range spinRounds {
+		w.counts.yielded()
 		yield()
-		if p.q.pending() || p.q.closed() {
+		if p.q.ready() {
 			return true
 		}
 	}
 	// Announce, then look once more: a submitter pushes, then looks at
 	// sleepers, so one of us sees the other.
 	p.sleepers.Add(1)
+	w.counts.polledTail()
 	if (p.q.pending() || p.q.closed()) && p.claimSleeper() {
 		return true
 	}
+	w.counts.parked()
 	<-p.wake
 	return true
 }
