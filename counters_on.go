@@ -37,8 +37,8 @@ func (c *poolCounts) submitParked()  { c.parks.Add(1) }
 
 // mechanism sums the counters. Call it only once the workers exited.
 func (p *Pool[T]) mechanism() (m dispatchCounts, ok bool) {
-	for i := range p.workers {
-		c := &p.workers[i].counts
+	for _, w := range *p.crew.Load() {
+		c := &w.counts
 		m.failedPops += c.failedPops
 		m.yields += c.yields
 		m.parks += c.parks

@@ -41,7 +41,7 @@ func Example() {
 	fmt.Printf("%+v\n", pool.Stats())
 	// Output:
 	// 2 1
-	// {Workers:4 Active:0 Queued:0 QueueCapacity:100 Submitted:3 Rejected:0 Completed:3 Failed:0 Panicked:0 Dropped:0}
+	// {Workers:4 Active:0 Queued:0 QueueCapacity:100 Submitted:3 Rejected:0 Completed:3 Failed:0 Panicked:0 Dropped:0 Retrying:0 Retries:0}
 }
 
 // New validates every option and names what is wrong.

@@ -27,6 +27,20 @@ type Metrics interface {
 	JobFinished(run time.Duration, outcome Outcome)
 }
 
+// RetryMetrics is an optional extension of [Metrics] for pools with a retry
+// policy ([WithRetry]): a Metrics that also implements it hears of each
+// retry and can keep a gauge of the jobs waiting for one. Every attempt,
+// retried or not, is reported by JobStarted and JobFinished.
+type RetryMetrics interface {
+	// JobRetried is called when an attempt failed and its job will run
+	// again after delay: a retry, and one more job waiting for one. The
+	// attempt's JobFinished comes first.
+	JobRetried(delay time.Duration)
+	// RetryEnded is called when a job stops waiting for its retry: its next
+	// attempt is about to start, or it is dropped (JobDropped follows).
+	RetryEnded()
+}
+
 // A StatsBinder is a [Metrics] that also reads the pool's state, such as a
 // collector that reports queue depth at scrape time. [New] calls Bind once
 // with the pool's [Pool.Stats] method; an error (for example because the

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Defaults used by [New] for every setting no option changes.
@@ -61,6 +63,10 @@ type settings struct {
 	onError         any // func(T, error) for the pool's T; checked by New
 	logger          *slog.Logger
 	metrics         Metrics
+	retry           RetryPolicy
+	rateLimit       rate.Limit
+	rateBurst       int
+	rateSet         bool  // WithRateLimit was used: validate it
 	configErr       error // why the last WithConfig was invalid; reported by New
 }
 

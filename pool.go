@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Handler runs one job. A non-nil error counts the job as failed and is
@@ -46,7 +48,6 @@ type Pool[T any] struct {
 	// Set by New and never changed: read without synchronisation.
 	handler         Handler[T]
 	q               *ring[T]
-	workers         []worker
 	timeout         time.Duration // per-job timeout; 0 disables
 	slack           time.Duration // added to the job timeout: see deadlineSlack
 	shutdownTimeout time.Duration
@@ -63,9 +64,25 @@ type Pool[T any] struct {
 	runCtx          context.Context // the jobs' context when the job timeout is off
 	cancelRun       context.CancelFunc
 	stopBaseWatch   func() bool
-	wake            chan struct{} // one token per claimed sleeper; cap len(workers)
+	wake            chan struct{} // one token per claimed sleeper; cap MaxWorkers (no storage: struct{})
 	space           chan struct{} // cap 1: room was freed while SubmitWait callers wait
 	closing         chan struct{} // closed when intake closes
+
+	// crew is every worker the pool ever had, in order; the first size of
+	// them should be running. Replaced (never changed in place) by Resize
+	// under mu; read without a lock by Stats. size is written under mu and
+	// read by workers after each job: a worker whose index is at or past it
+	// retires (see retire).
+	crew atomic.Pointer[[]*worker]
+	size atomic.Int64
+	// retry holds jobs waiting for a retry; nil without a retry policy. Set
+	// by New.
+	retry *retrier[T]
+	// limiter is the rate limit, nil for none; replaced under limitMu by
+	// SetRateLimit, which also closes and replaces limitCh.
+	limiter atomic.Pointer[rate.Limiter]
+	limitMu sync.Mutex
+	limitCh chan struct{} // guarded by limitMu
 
 	// Written on the hot path by many goroutines: each on its own cache line.
 	_        cacheLinePad
@@ -134,7 +151,6 @@ func New[T any](handler Handler[T], opts ...Option) (*Pool[T], error) {
 	p := &Pool[T]{
 		handler:         handler,
 		q:               newRing[T](s.queueSize, !nop),
-		workers:         make([]worker, s.workers),
 		timeout:         s.jobTimeout,
 		slack:           deadlineSlack(s.jobTimeout),
 		shutdownTimeout: s.shutdownTimeout,
@@ -145,10 +161,17 @@ func New[T any](handler Handler[T], opts ...Option) (*Pool[T], error) {
 		metrics:         s.metrics,
 		timed:           !nop,
 		epoch:           time.Now(),
-		wake:            make(chan struct{}, s.workers),
+		wake:            make(chan struct{}, MaxWorkers),
 		space:           make(chan struct{}, 1),
 		closing:         make(chan struct{}),
 		evCh:            make(chan struct{}),
+		limitCh:         make(chan struct{}),
+	}
+	if s.retry.MaxAttempts > 1 {
+		p.retry = newRetrier[T](s.retry, s.metrics)
+	}
+	if s.rateSet && s.rateLimit != rate.Inf {
+		p.limiter.Store(rate.NewLimiter(s.rateLimit, s.rateBurst))
 	}
 	if b, ok := s.metrics.(StatsBinder); ok {
 		if err := b.Bind(p.Stats); err != nil {
@@ -158,9 +181,8 @@ func New[T any](handler Handler[T], opts ...Option) (*Pool[T], error) {
 	p.base, p.baseDone = s.ctx, s.ctx.Done()
 	p.runCtx, p.cancelRun = context.WithCancel(s.ctx)
 	p.home = &ctxHome{base: s.ctx, baseDone: s.ctx.Done(), run: p.runCtx, epoch: p.epoch}
-	for i := range p.workers {
-		p.workers[i].ctx.home = p.home
-	}
+	p.size.Store(int64(s.workers))
+	p.grow(s.workers)
 	p.stopBaseWatch = context.AfterFunc(s.ctx, p.abortByBase)
 	return p, nil
 }
@@ -193,6 +215,10 @@ func validate[T any](handler Handler[T], s *settings) (onDrop, onError func(T, e
 	}
 	if s.metrics == nil {
 		bad("metrics is nil")
+	}
+	errs = append(errs, s.retry.validate()...)
+	if s.rateSet {
+		errs = append(errs, checkRate(s.rateLimit, s.rateBurst))
 	}
 	if s.configErr != nil {
 		errs = append(errs, s.configErr)
@@ -228,11 +254,13 @@ func (p *Pool[T]) Start() {
 	}
 	p.state = stateRunning
 	p.running.Store(true)
-	p.live.Store(int64(len(p.workers)))
-	for i := range p.workers {
-		go p.work(&p.workers[i])
+	n := int(p.size.Load())
+	p.live.Store(int64(n))
+	for _, w := range (*p.crew.Load())[:n] {
+		w.running = true
+		go p.work(w)
 	}
-	p.logInfo("workpool started", "workers", len(p.workers), "queue_size", p.q.size)
+	p.logInfo("workpool started", "workers", n, "queue_size", p.q.size)
 }
 
 // QueueDepth returns the number of accepted jobs waiting for a worker. It

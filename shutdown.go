@@ -157,6 +157,7 @@ func (p *Pool[T]) closeIntake() {
 // not yet started with the recorded reason and error.
 func (p *Pool[T]) abort(err error, reason DropReason) {
 	p.markAborted(err, reason)
+	p.dropRetries() // before drain: waiting retries keep the queue from final
 	// Every caller drains (pops are safe to race), so that the drain never
 	// depends on one goroutine that an OnDrop hook might end.
 	p.drain(p.abortReason, p.abortErr)
@@ -263,8 +264,8 @@ func (p *Pool[T]) finished() bool {
 // accounted reports whether every accepted job has started or been dropped.
 func (p *Pool[T]) accounted() bool {
 	var started uint64
-	for i := range p.workers {
-		st, _, _, _ := p.workers[i].snapshot()
+	for _, w := range *p.crew.Load() {
+		st, _, _, _ := w.snapshot()
 		started += st
 	}
 	return started+p.dropped.Load() == p.q.accepted()

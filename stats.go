@@ -20,23 +20,31 @@ type Stats struct {
 	Failed    uint64 // of Completed: error, panic, timeout or Goexit
 	Panicked  uint64 // of Failed: panics
 	Dropped   uint64 // accepted jobs handed to OnDrop instead of running
+
+	// With a retry policy ([WithRetry]):
+	Retrying int    // accepted jobs waiting for their next attempt
+	Retries  uint64 // attempts beyond the first ones: retries scheduled
 }
 
 // Stats returns a snapshot of the pool's state and counters. It takes no lock
 // and costs a few loads per worker.
 func (p *Pool[T]) Stats() Stats {
 	s := Stats{
-		Workers:       len(p.workers),
+		Workers:       int(p.size.Load()),
 		QueueCapacity: int(p.q.size),
 		Rejected:      p.rejected.Load(),
 		Dropped:       p.dropped.Load(),
 	}
-	for i := range p.workers {
-		started, finished, failed, panicked := p.workers[i].snapshot()
+	for _, w := range *p.crew.Load() {
+		started, finished, failed, panicked := w.snapshot()
 		s.Panicked += panicked
 		s.Failed += failed
 		s.Completed += finished
 		s.Active += int(started - finished)
+	}
+	if r := p.retry; r != nil {
+		s.Retrying = int(max(r.waiting.Load(), 0))
+		s.Retries = r.retries.Load()
 	}
 	s.Queued = p.q.len()
 	s.Submitted = p.q.accepted()

@@ -86,9 +86,9 @@ func (p *Pool[T]) baseEnded() bool {
 }
 
 // queueFinal reports whether the queue is closed, empty and has no eviction
-// in progress, so no job can appear in it any more.
+// in progress, and no job waits for a retry, so no job can appear any more.
 func (p *Pool[T]) queueFinal() bool {
-	return p.q.closed() && p.evicting.Load() == 0 && !p.q.pending()
+	return p.q.closed() && p.evicting.Load() == 0 && !p.q.pending() && !p.retryWaiting()
 }
 
 // SubmitWait enqueues job, blocking while the queue is full. It returns nil

@@ -32,6 +32,9 @@ type workerState struct {
 	failed   atomic.Uint64
 	panicked atomic.Uint64
 
+	idx     int  // place in the crew; set when created, never changed
+	running bool // a goroutine serves this worker (or is about to); guarded by Pool.mu
+
 	// Owned by the worker goroutine (and handed over with it on Goexit).
 	started uint64    // jobs whose handler was called
 	ctx     ctxSource // the source of job contexts (see jobCtx)
@@ -41,6 +44,7 @@ type workerState struct {
 	// It saves one clock read per job (a clock read costs 30-50ns here).
 	lastEnd     int64
 	fresh       bool
+	timer       *time.Timer  // for rate-limit waits; nil until the first
 	pendingDone bool         // the last job finished; not yet published
 	pendFailed  bool         // the last job failed; not yet counted
 	pendPanic   bool         // the last job panicked; not yet counted
@@ -83,12 +87,16 @@ func (w *worker) snapshot() (started, finished, failed, panicked uint64) {
 	return (st + 1) / 2, st / 2, failed, panicked
 }
 
-// work is a worker goroutine's loop: pop a job, run it, park when there is
-// none, exit once intake is closed and the queue is empty, or the pool
-// stopped hard.
+// work is a worker goroutine's loop: take a job (a retry that is due first,
+// then the queue's oldest), run it, park when there is none, exit once
+// intake is closed and no job can appear any more, when the pool stopped
+// hard, or when Resize shrank the pool past this worker.
 func (p *Pool[T]) work(w *worker) {
-	exited := false
+	exited, retired := false, false
 	defer func() {
+		if retired {
+			return // retire did the bookkeeping; w may already serve another goroutine
+		}
 		if !exited {
 			// A handler called runtime.Goexit. run has accounted for its job;
 			// a new goroutine takes this worker's place so the pool keeps its
@@ -102,6 +110,19 @@ func (p *Pool[T]) work(w *worker) {
 		}
 	}()
 	for {
+		if int64(w.idx) >= p.size.Load() && p.retire(w) {
+			retired = true
+			return
+		}
+		if p.retry != nil && p.retry.readyN.Load() > 0 {
+			if e := p.retry.take(p); e != nil {
+				if !p.startable(w, e.job) {
+					break
+				}
+				p.run(w, e.job, e.stamp, e.attempt)
+				continue
+			}
+		}
 		job, stamp, ok := p.q.pop()
 		if !ok {
 			w.counts.failedPop()
@@ -115,27 +136,58 @@ func (p *Pool[T]) work(w *worker) {
 		if p.waiters.Load() > 0 {
 			p.signalRoom()
 		}
-		if p.stopping() {
-			// Dequeued after a hard stop: it must not run.
-			w.idle()
-			p.drop(job, p.abortReason, p.abortErr, true)
+		if !p.startable(w, job) {
 			break
 		}
-		p.run(w, job, stamp)
+		p.run(w, job, stamp, 1)
 	}
 	exited = true
 }
 
-// park waits until there may be a job to pop. It returns false when the
-// worker should exit: intake is closed and the queue is empty.
+// startable is called with a job the worker took, before it runs it: it
+// waits for a rate-limit token if the pool has a limit, and drops the job
+// instead if the pool stopped hard (before or during that wait); the
+// worker then exits.
+func (p *Pool[T]) startable(w *worker, job T) bool {
+	if p.limiter.Load() != nil {
+		w.idle() // the last job's end is published while we wait
+		w.fresh = false
+		p.awaitToken(w)
+	}
+	if p.stopping() {
+		// Taken after a hard stop: it must not run.
+		w.idle()
+		p.drop(job, p.abortReason, p.abortErr, true)
+		return false
+	}
+	return true
+}
+
+// workAvailable reports whether a worker that looks now may find something
+// to do: a queued job (possibly still being written), a due retry, or
+// intake closed with nothing left that could still appear, so it can exit.
+// Retries that are not due yet keep workers parked after intake closed:
+// whoever makes one due, or makes the last one go, wakes them.
+func (p *Pool[T]) workAvailable() bool {
+	if p.q.pending() || p.retryReady() {
+		return true
+	}
+	return p.q.closed() && (p.evicting.Load() > 0 || !p.retryWaiting())
+}
+
+// park waits until there may be work. It returns false when the worker
+// should exit: intake is closed and no job can appear any more.
 func (p *Pool[T]) park(w *worker) bool {
 	if p.q.shutting() {
 		if p.queueFinal() {
 			return false
 		}
-		w.counts.yielded()
-		yield() // a push or an eviction that began before close is finishing
-		return true
+		if p.q.pending() || p.evicting.Load() > 0 || p.retryReady() {
+			w.counts.yielded()
+			yield() // a push or an eviction that began before close is finishing
+			return true
+		}
+		// Only retries that are not due yet: park until one is.
 	}
 	// Under a steady stream, the next job is usually a moment away: yielding
 	// a few times costs less than parking and being woken through the
@@ -148,15 +200,16 @@ func (p *Pool[T]) park(w *worker) bool {
 	for range spinRounds {
 		w.counts.yielded()
 		yield()
-		if p.q.ready() {
+		if p.q.ready() || p.retryReady() {
 			return true
 		}
 	}
-	// Announce, then look once more: a submitter pushes, then looks at
-	// sleepers, so one of us sees the other.
+	// Announce, then look once more: a submitter pushes (a retry timer makes
+	// a retry due, Resize shrinks the pool), then looks at sleepers, so one
+	// of us sees the other.
 	p.sleepers.Add(1)
 	w.counts.polledTail()
-	if (p.q.pending() || p.q.closed()) && p.claimSleeper() {
+	if (p.workAvailable() || int64(w.idx) >= p.size.Load()) && p.claimSleeper() {
 		return true
 	}
 	w.counts.parked()
@@ -191,7 +244,11 @@ func (p *Pool[T]) wakeAll() {
 // serving, and OnError receives a *PanicError with the value and the stack.
 // runtime.Goexit cannot be stopped: the deferred function still accounts for
 // the job (failed, ErrGoexit), and work replaces the goroutine.
-func (p *Pool[T]) run(w *worker, job T, stamp int64) {
+//
+// attempt is 1 for a job's first run; with a retry policy, a failed attempt
+// that may be retried is handed to the retry schedule instead of counting
+// as finished (see retryLater).
+func (p *Pool[T]) run(w *worker, job T, stamp int64, attempt int) {
 	w.begin()
 	if p.aborted.Load() {
 		p.signal() // a hard stop may be waiting for every job to start or drop
@@ -213,6 +270,9 @@ func (p *Pool[T]) run(w *worker, job T, stamp int64) {
 		}
 		jc = w.ctx.next(deadline)
 		ctx = jc
+	}
+	if attempt > 1 {
+		ctx = context.WithValue(ctx, attemptKey{}, attempt) // only retries pay for it
 	}
 	if p.timed {
 		p.metrics.JobStarted(time.Duration(max(start-stamp, 0)))
@@ -249,6 +309,9 @@ func (p *Pool[T]) run(w *worker, job T, stamp int64) {
 			// The job's context ends as it returns, as context.WithTimeout's
 			// cancel would (one compare-and-swap if nobody watches it).
 			jc.finish(end)
+		}
+		if err != nil && p.retry != nil && p.retryLater(w, job, attempt, err, outcome, ran) {
+			return
 		}
 		p.finish(w, job, err, outcome, ran)
 	}()
