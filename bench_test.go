@@ -2,6 +2,7 @@ package workpool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -484,3 +485,43 @@ func BenchmarkPrometheusEvents(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkFeatures is BenchmarkSubmit's serial SubmitWait case on two
+// workers with each of issue 13's features on, beside the same pool
+// without them: what a retry policy costs when nothing fails, what one
+// retry per job costs (a timer and a hand-off through the retry list), and
+// what a rate limit that never makes a worker wait costs (one token taken
+// per job).
+func BenchmarkFeatures(b *testing.B) {
+	s := benchShape{2, 1024}
+	variants := []struct {
+		name string
+		opts []Option
+		fail bool // each job's first attempt fails
+	}{
+		{"none", nil, false},
+		{"retry-policy", []Option{WithRetry(RetryPolicy{MaxAttempts: 3})}, false},
+		{"retry-once", []Option{WithRetry(RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Nanosecond})}, true},
+		{"ratelimit", []Option{WithRateLimit(1e12, 1<<30)}, false},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			var c counter
+			opts := append([]Option{WithWorkers(s.workers), WithQueueSize(s.queue), WithJobTimeout(0)}, v.opts...)
+			p, err := New(func(ctx context.Context, n int) error {
+				if v.fail && Attempt(ctx) == 1 {
+					return errBench
+				}
+				c.n.Add(1)
+				return nil
+			}, opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p.Start()
+			serial(b, p, &c, submitWait)
+		})
+	}
+}
+
+var errBench = errors.New("bench: transient")

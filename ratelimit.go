@@ -87,6 +87,9 @@ func (p *Pool[T]) awaitToken(w *worker) {
 		if lim == nil {
 			return
 		}
+		if lim.Allow() {
+			return // a token at hand: no reservation to allocate
+		}
 		r := lim.Reserve()
 		d := r.Delay()
 		if !r.OK() || d == 0 {
