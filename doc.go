@@ -43,10 +43,11 @@
 // ([ErrQueueFull]) or, with [DropOldest], accepts it and evicts the oldest
 // queued job. [Pool.SubmitWait] blocks for room instead: backpressure.
 //
-// Every accepted job ends exactly once: its handler runs to completion, or
-// the job is handed to the [OnDrop] hook with the reason. At rest (nothing
-// being submitted or run), Stats().Submitted == Completed + Dropped + Queued;
-// once Shutdown has returned nil, Queued == 0.
+// Every accepted job ends exactly once: its handler runs to completion (on
+// its last attempt, with retries), or the job is handed to the [OnDrop] hook
+// with the reason. At rest (nothing being submitted or run),
+// Stats().Submitted == Completed + Dropped + Queued + Retrying; once
+// Shutdown has returned nil, Queued == Retrying == 0.
 //
 // [Pool.Shutdown] works like [net/http.Server.Shutdown]: it closes intake at
 // once, lets queued and running jobs finish with live contexts, and returns
@@ -72,11 +73,43 @@
 //
 // All methods of [Pool] are safe for concurrent use.
 //
+// # Retries, rate limits and resizing
+//
+// [WithRetry] retries failed jobs with exponential backoff and jitter, for
+// failures that pass, such as a provider's 503:
+//
+//	pool, err := workpool.New(send,
+//		workpool.WithRetry(workpool.RetryPolicy{MaxAttempts: 5, InitialBackoff: 200 * time.Millisecond, Jitter: 0.2}),
+//		workpool.WithRateLimit(100, 10), // an SMS provider's 100 messages per second
+//	)
+//
+// A job waiting for its retry holds no worker and no room in the queue: it
+// waits on a timer, and when it is due a worker takes it before the queue's
+// next job. A handler returns [Permanent](err) for a failure no retry can
+// fix (a malformed address), and [Attempt](ctx) tells it which attempt it
+// runs. The job still counts once: in Submitted when accepted, and in
+// Completed (at its last attempt) or Dropped; OnError hears of it once,
+// with the last error; Stats().Retries counts the retries and
+// Stats().Retrying the jobs waiting for one. A graceful Shutdown still runs
+// the retries due before its deadline; at the deadline, or when the base
+// context ends, the jobs still waiting go to OnDrop with the stop's reason.
+//
+// [WithRateLimit] caps how many jobs start per second, with
+// golang.org/x/time/rate: a worker takes a token after it takes a job and
+// before the handler starts, so handlers never wait for the limit inside,
+// and the wait counts as the job's queue wait. A hard stop interrupts the
+// wait and the job goes to OnDrop. [Pool.SetRateLimit] changes the limit
+// at run time.
+//
+// [Pool.Resize] changes the number of workers at run time. Shrinking lets
+// each running job finish and drops nothing; Stats().Workers follows.
+//
 // # Configuration
 //
 // Options are applied in order by [New], then checked together. For settings
 // that live in a config file or the environment, [Config] holds the worker
-// count, queue size, timeouts and drop policy as plain values with
+// count, queue size, timeouts, drop policy, retry policy and rate limit as
+// plain values with
 // mapstructure, yaml and json tags, so it embeds in an application's own
 // config struct. [ConfigFromEnv] reads it from <prefix>_MAX_WORKERS and the
 // like (the package reads the environment nowhere else), and [WithConfig]
