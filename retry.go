@@ -55,6 +55,15 @@ const (
 
 // WithRetry sets the pool's retry policy. Default: no retry. New returns an
 // error naming each invalid field.
+//
+// A job due for a retry needs no room in the queue: it waits in the pool's
+// retry list, which workers serve before the queue, so a full queue never
+// refuses, loses or delays it behind new work, and no worker waits for
+// room. The queue size bounds new submissions only. The jobs waiting for a
+// retry (Stats().Retrying) are bounded by the time each may wait: during an
+// outage that fails every attempt, by the rate of accepted jobs times the sum
+// of a job's backoffs. Keep MaxAttempts and MaxBackoff to what the service
+// can hold, and watch the retry_waiting_jobs gauge.
 func WithRetry(p RetryPolicy) Option { return func(s *settings) { s.retry = p } }
 
 // withDefaults fills the zero fields.
