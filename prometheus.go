@@ -53,12 +53,14 @@ type PrometheusOptions struct {
 // The gauges and most counters are read from the pool's [Pool.Stats] when
 // Prometheus collects, as prometheus/collectors reads database/sql's
 // DBStats: they are exact, cost nothing per job, and each scrape reports one
-// Stats snapshot. Only dropped_jobs_total (by reason) and the two
-// histograms are recorded from events, without locks or allocations. At
+// Stats snapshot. Only dropped_jobs_total (by reason), retries_total and the
+// two histograms are recorded from events, without locks or allocations. At
 // rest, the sum of dropped_jobs_total over its reasons equals
-// Stats().Rejected + Stats().Dropped, and each histogram's count equals
-// Stats().Completed (the wait histogram counts jobs started, which is the
-// same number at rest).
+// Stats().Rejected + Stats().Dropped, retries_total equals Stats().Retries,
+// and each histogram's count equals Stats().Completed + Stats().Retries: the
+// histograms observe every attempt, and each finished attempt is either its
+// job's last (counted once in Completed) or one that is retried. Without a
+// retry policy, retries_total and retry_waiting_jobs stay 0.
 //
 // Until [New] binds it to a pool, the metrics read from the pool report 0.
 // All methods are safe for concurrent use.
@@ -67,17 +69,20 @@ type PrometheusMetrics struct {
 
 	// Written by submitters, workers and Shutdown; read by Collect.
 	dropped [numReasons]atomic.Uint64
+	retries atomic.Uint64 // written by workers
 
 	duration, wait *histogram // safe for concurrent use
 
 	// Set by NewPrometheusMetrics and never changed.
 	queueDepth, activeWorkers, workers, queueCapacity *prometheus.Desc
 	submitted, completed, failed, panicked            *prometheus.Desc
-	droppedDesc                                       *prometheus.Desc
+	retryWaiting                                      *prometheus.Desc
+	droppedDesc, retriesDesc                          *prometheus.Desc
 }
 
 var (
 	_ Metrics              = (*PrometheusMetrics)(nil)
+	_ RetryMetrics         = (*PrometheusMetrics)(nil)
 	_ StatsBinder          = (*PrometheusMetrics)(nil)
 	_ prometheus.Collector = (*PrometheusMetrics)(nil)
 )
@@ -100,9 +105,14 @@ var (
 //   - dropped_jobs_total{reason} (counter): jobs refused by Submit or
 //     SubmitWait (reasons queue_full, closed, canceled) plus accepted jobs
 //     handed to OnDrop (evicted, shutdown, closed, canceled); see [DropReason];
-//   - job_duration_seconds (histogram): how long each finished handler ran;
-//   - job_wait_seconds (histogram): how long each started job had waited
-//     since it was accepted.
+//   - retries_total (counter): retries scheduled, that is attempts beyond
+//     each job's first ([WithRetry]), as Stats' Retries;
+//   - retry_waiting_jobs (gauge): Stats' Retrying at scrape time, the jobs
+//     whose attempt failed and whose next attempt has not started;
+//   - job_duration_seconds (histogram): how long each finished attempt's
+//     handler ran;
+//   - job_wait_seconds (histogram): how long each started attempt had
+//     waited since its job was accepted, or, for a retry, since it fell due.
 func NewPrometheusMetrics(reg prometheus.Registerer, opts PrometheusOptions) (*PrometheusMetrics, error) {
 	if reg == nil {
 		return nil, errors.New("workpool: NewPrometheusMetrics: registerer is nil")
@@ -138,10 +148,14 @@ func NewPrometheusMetrics(reg prometheus.Registerer, opts PrometheusOptions) (*P
 		failed: desc("errors_total",
 			"Finished jobs that failed: returned an error, panicked, timed out or called runtime.Goexit."),
 		panicked: desc("panics_total", "Finished jobs whose handler panicked."),
+		retryWaiting: desc("retry_waiting_jobs",
+			"Jobs whose attempt failed, waiting for their next attempt to start."),
 		droppedDesc: desc("dropped_jobs_total",
 			"Jobs that will not run: submissions refused and accepted jobs dropped, by reason.", "reason"),
-		duration: hist("job_duration_seconds", "How long each finished job's handler ran.", durBuckets),
-		wait:     hist("job_wait_seconds", "How long each started job waited since it was accepted.", waitBuckets),
+		retriesDesc: desc("retries_total", "Retries scheduled: attempts beyond each job's first."),
+		duration:    hist("job_duration_seconds", "How long each finished attempt's handler ran.", durBuckets),
+		wait: hist("job_wait_seconds",
+			"How long each started attempt waited since its job was accepted, or its retry fell due.", waitBuckets),
 	}
 	if err := reg.Register(m); err != nil {
 		return nil, fmt.Errorf("workpool: registering Prometheus metrics: %w", err)
@@ -172,14 +186,22 @@ func (m *PrometheusMetrics) JobRejected(reason DropReason) { m.countDrop(reason)
 // JobDropped counts an accepted job that will not run in dropped_jobs_total.
 func (m *PrometheusMetrics) JobDropped(reason DropReason) { m.countDrop(reason) }
 
-// JobStarted observes the job's queue wait in job_wait_seconds.
+// JobStarted observes the attempt's queue wait in job_wait_seconds.
 func (m *PrometheusMetrics) JobStarted(wait time.Duration) { m.wait.observe(wait) }
 
-// JobFinished observes the handler's run time in job_duration_seconds. The
+// JobFinished observes the attempt's run time in job_duration_seconds. The
 // outcome is counted from Stats.
 func (m *PrometheusMetrics) JobFinished(run time.Duration, _ Outcome) {
 	m.duration.observe(run)
 }
+
+// JobRetried implements [RetryMetrics]: it counts the retry in
+// retries_total.
+func (m *PrometheusMetrics) JobRetried(time.Duration) { m.retries.Add(1) }
+
+// RetryEnded implements [RetryMetrics]. It does nothing: retry_waiting_jobs
+// is read from Stats.
+func (m *PrometheusMetrics) RetryEnded() {}
 
 // Describe implements prometheus.Collector.
 func (m *PrometheusMetrics) Describe(ch chan<- *prometheus.Desc) {
@@ -187,6 +209,7 @@ func (m *PrometheusMetrics) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	ch <- m.droppedDesc
+	ch <- m.retriesDesc
 	ch <- m.duration.desc
 	ch <- m.wait.desc
 }
@@ -211,6 +234,7 @@ func (m *PrometheusMetrics) Collect(ch chan<- prometheus.Metric) {
 		{counter, float64(s.Completed)},
 		{counter, float64(s.Failed)},
 		{counter, float64(s.Panicked)},
+		{gauge, float64(s.Retrying)},
 	}
 	for i, d := range m.descs() {
 		ch <- constMetric(d, values[i].t, values[i].v)
@@ -218,15 +242,16 @@ func (m *PrometheusMetrics) Collect(ch chan<- prometheus.Metric) {
 	for r := range numReasons {
 		ch <- constMetric(m.droppedDesc, counter, float64(m.dropped[r].Load()), r.String())
 	}
+	ch <- constMetric(m.retriesDesc, counter, float64(m.retries.Load()))
 	ch <- m.duration.metric()
 	ch <- m.wait.metric()
 }
 
 // descs lists the metrics read from Stats, in the order Collect fills them.
-func (m *PrometheusMetrics) descs() [8]*prometheus.Desc {
+func (m *PrometheusMetrics) descs() [9]*prometheus.Desc {
 	return [...]*prometheus.Desc{
 		m.queueDepth, m.activeWorkers, m.workers, m.queueCapacity,
-		m.submitted, m.completed, m.failed, m.panicked,
+		m.submitted, m.completed, m.failed, m.panicked, m.retryWaiting,
 	}
 }
 

@@ -3,10 +3,12 @@ package workpool_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -76,6 +78,8 @@ var seedCounterNames = []string{
 	"notification_worker_pool_errors_total",
 	"notification_worker_pool_panics_total",
 	"notification_worker_pool_dropped_jobs_total",
+	"notification_worker_pool_retries_total",
+	"notification_worker_pool_retry_waiting_jobs",
 }
 
 // TestPrometheusScripted runs a scripted workload on three pools that share
@@ -202,6 +206,16 @@ notification_worker_pool_queue_capacity{pool="sms"} 1
 notification_worker_pool_queue_depth{pool="email"} 0
 notification_worker_pool_queue_depth{pool="push"} 0
 notification_worker_pool_queue_depth{pool="sms"} 0
+# HELP notification_worker_pool_retries_total Retries scheduled: attempts beyond each job's first.
+# TYPE notification_worker_pool_retries_total counter
+notification_worker_pool_retries_total{pool="email"} 0
+notification_worker_pool_retries_total{pool="push"} 0
+notification_worker_pool_retries_total{pool="sms"} 0
+# HELP notification_worker_pool_retry_waiting_jobs Jobs whose attempt failed, waiting for their next attempt to start.
+# TYPE notification_worker_pool_retry_waiting_jobs gauge
+notification_worker_pool_retry_waiting_jobs{pool="email"} 0
+notification_worker_pool_retry_waiting_jobs{pool="push"} 0
+notification_worker_pool_retry_waiting_jobs{pool="sms"} 0
 # HELP notification_worker_pool_submitted_jobs_total Jobs accepted by Submit or SubmitWait.
 # TYPE notification_worker_pool_submitted_jobs_total counter
 notification_worker_pool_submitted_jobs_total{pool="email"} 7
@@ -302,7 +316,9 @@ func scrape(t *testing.T, g prometheus.Gatherer) map[string]float64 {
 	return out
 }
 
-// want is the scrape that mirrors s, with drops by reason.
+// wantScrape is the scrape that mirrors s at rest, with drops by reason:
+// the histograms observe every attempt, the last ones (Completed) and the
+// retried ones (Retries).
 func wantScrape(s workpool.Stats, drops map[string]uint64) map[string]float64 {
 	out := map[string]float64{
 		"queue_depth":                float64(s.Queued),
@@ -313,8 +329,10 @@ func wantScrape(s workpool.Stats, drops map[string]uint64) map[string]float64 {
 		"completed_jobs_total":       float64(s.Completed),
 		"errors_total":               float64(s.Failed),
 		"panics_total":               float64(s.Panicked),
-		"job_duration_seconds_count": float64(s.Completed),
-		"job_wait_seconds_count":     float64(s.Completed),
+		"retries_total":              float64(s.Retries),
+		"retry_waiting_jobs":         float64(s.Retrying),
+		"job_duration_seconds_count": float64(s.Completed + s.Retries),
+		"job_wait_seconds_count":     float64(s.Completed + s.Retries),
 	}
 	for _, r := range []workpool.DropReason{workpool.ReasonQueueFull, workpool.ReasonClosed,
 		workpool.ReasonEvicted, workpool.ReasonShutdown, workpool.ReasonCanceled} {
@@ -326,10 +344,20 @@ func wantScrape(s workpool.Stats, drops map[string]uint64) map[string]float64 {
 // TestPrometheusConcurrent checks, under the race detector, that after a
 // concurrent workload raced by scrapes and a shutdown, every metric equals
 // the Stats field it mirrors and the drops by reason are those the callers
-// and OnDrop saw.
+// and OnDrop saw; with retries too.
 func TestPrometheusConcurrent(t *testing.T) {
-	for _, policy := range []workpool.DropPolicy{workpool.DropNewest, workpool.DropOldest} {
-		t.Run(policy.String(), func(t *testing.T) {
+	retry := workpool.WithRetry(workpool.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond})
+	for _, tc := range []struct {
+		name   string
+		policy workpool.DropPolicy
+		retry  bool
+	}{
+		{"DropNewest", workpool.DropNewest, false},
+		{"DropOldest", workpool.DropOldest, false},
+		{"DropNewest with retries", workpool.DropNewest, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			policy := tc.policy
 			const submitters, perSubmitter = 4, 1500
 			reg := prometheus.NewPedanticRegistry()
 			var mu sync.Mutex
@@ -341,15 +369,23 @@ func TestPrometheusConcurrent(t *testing.T) {
 			}
 			canceled, cancel := context.WithCancel(context.Background())
 			cancel()
+			opts := []workpool.Option{workpool.WithWorkers(3), workpool.WithQueueSize(8), workpool.WithDropPolicy(policy)}
+			if tc.retry {
+				opts = append(opts, retry)
+			}
 			p := newPool(t, func(ctx context.Context, n int) error {
 				switch n % 7 {
+				case 1: // fails once, then succeeds if retried
+					if workpool.Attempt(ctx) == 1 {
+						return errors.New("failed once")
+					}
 				case 3:
 					return errors.New("failed")
 				case 5:
-					panic(n)
+					panic(n) // not retried
 				}
 				return nil
-			}, workpool.WithWorkers(3), workpool.WithQueueSize(8), workpool.WithDropPolicy(policy),
+			}, append(opts,
 				workpool.WithMetrics(newMetrics(t, reg, workpool.PrometheusOptions{})),
 				workpool.OnDrop(func(n int, err error) {
 					if errors.Is(err, workpool.ErrQueueFull) {
@@ -357,7 +393,7 @@ func TestPrometheusConcurrent(t *testing.T) {
 					} else {
 						t.Errorf("OnDrop(%d, %v); want only evictions", n, err)
 					}
-				}))
+				}))...)
 			p.Start()
 
 			stopScraping := make(chan struct{})
@@ -438,6 +474,9 @@ func TestPrometheusConcurrent(t *testing.T) {
 			}
 			if sum != s.Rejected+s.Dropped {
 				t.Errorf("drops by reason sum to %d; want Rejected + Dropped = %d", sum, s.Rejected+s.Dropped)
+			}
+			if tc.retry && (s.Retries == 0 || s.Retrying != 0) {
+				t.Errorf("Stats = %+v; want some Retries and, after Shutdown, none Retrying", s)
 			}
 			if diff := cmp.Diff(wantScrape(s, drops), scrape(t, reg)); diff != "" {
 				t.Errorf("scrape at rest (-want +got):\n%s", diff)
@@ -524,14 +563,14 @@ func TestPrometheusCustomBuckets(t *testing.T) {
 	m.JobFinished(1500*time.Millisecond, workpool.OutcomeSuccess)
 	m.JobStarted(0)
 	want := `
-# HELP job_duration_seconds How long each finished job's handler ran.
+# HELP job_duration_seconds How long each finished attempt's handler ran.
 # TYPE job_duration_seconds histogram
 job_duration_seconds_bucket{le="1"} 0
 job_duration_seconds_bucket{le="2"} 1
 job_duration_seconds_bucket{le="+Inf"} 1
 job_duration_seconds_sum 1.5
 job_duration_seconds_count 1
-# HELP job_wait_seconds How long each started job waited since it was accepted.
+# HELP job_wait_seconds How long each started attempt waited since its job was accepted, or its retry fell due.
 # TYPE job_wait_seconds histogram
 job_wait_seconds_bucket{le="3"} 1
 job_wait_seconds_bucket{le="+Inf"} 1
@@ -584,8 +623,8 @@ ns_workers 0
 		"ns_dropped_jobs_total", "ns_queue_depth", "ns_workers"); err != nil {
 		t.Error(err)
 	}
-	if n := testutil.CollectAndCount(m); n != 15 {
-		t.Errorf("CollectAndCount = %d; want 15 (8 from Stats, 5 reasons, 2 histograms)", n)
+	if n := testutil.CollectAndCount(m); n != 17 {
+		t.Errorf("CollectAndCount = %d; want 17 (9 from Stats, 5 reasons, retries, 2 histograms)", n)
 	}
 	if err := m.Bind(nil); err == nil {
 		t.Error("Bind(nil) = nil; want an error")
@@ -600,5 +639,105 @@ func TestPrometheusLint(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestPrometheusRetries runs, on synctest's clock, jobs that fail twice and
+// then succeed, jobs that fail every attempt, and a job still waiting for
+// its retry when Shutdown's deadline passes. At each step the pool is at
+// rest; the exposition must show the retries and the jobs waiting, and every
+// metric must equal the Stats field it mirrors.
+func TestPrometheusRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const flaky, doomed = 100, 200 // jobs from flaky on fail twice; from doomed on, always
+		reg := prometheus.NewPedanticRegistry()
+		m := newMetrics(t, reg, workpool.PrometheusOptions{ConstLabels: prometheus.Labels{"pool": "email"}})
+		p := startPool(t, func(ctx context.Context, n int) error {
+			if n >= doomed || n >= flaky && workpool.Attempt(ctx) < 3 {
+				return errTransient
+			}
+			return nil
+		}, workpool.WithWorkers(2), workpool.WithMetrics(m), workpool.WithRetry(workpool.RetryPolicy{
+			MaxAttempts: 3, InitialBackoff: time.Minute, // waits 1m, then 2m
+		}))
+
+		check := func(step string, want workpool.Stats, drops map[string]uint64) {
+			t.Helper()
+			synctest.Wait() // every worker parked, every retry on its timer
+			s := p.Stats()
+			want.Workers, want.QueueCapacity = s.Workers, s.QueueCapacity
+			if diff := cmp.Diff(want, s); diff != "" {
+				t.Errorf("%s: Stats (-want +got):\n%s", step, diff)
+			}
+			text := fmt.Sprintf(`
+# HELP retries_total Retries scheduled: attempts beyond each job's first.
+# TYPE retries_total counter
+retries_total{pool="email"} %d
+# HELP retry_waiting_jobs Jobs whose attempt failed, waiting for their next attempt to start.
+# TYPE retry_waiting_jobs gauge
+retry_waiting_jobs{pool="email"} %d
+`, want.Retries, want.Retrying)
+			if err := testutil.CollectAndCompare(m, strings.NewReader(text), "retries_total", "retry_waiting_jobs"); err != nil {
+				t.Errorf("%s: %v", step, err)
+			}
+			if diff := cmp.Diff(wantScrape(s, drops), scrape(t, reg)); diff != "" {
+				t.Errorf("%s: scrape (-want +got):\n%s", step, diff)
+			}
+		}
+
+		for _, n := range []int{0, flaky, flaky + 1, flaky + 2, doomed, doomed + 1} {
+			wantErr(t, "Submit", p.Submit(n), nil)
+		}
+		check("after the first attempts", workpool.Stats{Submitted: 6, Completed: 1, Retrying: 5, Retries: 5}, nil)
+		time.Sleep(time.Minute + time.Second)
+		check("after the second attempts", workpool.Stats{Submitted: 6, Completed: 1, Retrying: 5, Retries: 10}, nil)
+		time.Sleep(2 * time.Minute)
+		check("after the third attempts", workpool.Stats{Submitted: 6, Completed: 6, Failed: 2, Retries: 10}, nil)
+
+		// A retry due after Shutdown's deadline: the job is dropped, and its
+		// retry stays counted.
+		wantErr(t, "Submit", p.Submit(doomed+2), nil)
+		check("waiting at shutdown", workpool.Stats{Submitted: 7, Completed: 6, Failed: 2, Retrying: 1, Retries: 11}, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		wantErr(t, "Shutdown before the retry is due", p.Shutdown(ctx), context.DeadlineExceeded)
+		check("after shutdown", workpool.Stats{Submitted: 7, Completed: 6, Failed: 2, Dropped: 1, Retries: 11},
+			map[string]uint64{"shutdown": 1})
+	})
+}
+
+// TestPrometheusRetryEventsUnbound calls the RetryMetrics methods on an
+// adapter that no pool uses, concurrently: retries count, and the gauge,
+// read from the (absent) pool, stays 0 however many RetryEnded calls come.
+func TestPrometheusRetryEventsUnbound(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := newMetrics(t, reg, workpool.PrometheusOptions{})
+	var rm workpool.RetryMetrics = m
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				rm.JobRetried(time.Second)
+				rm.RetryEnded()
+				rm.RetryEnded()
+			}
+		}()
+	}
+	wg.Wait()
+	want := `
+# HELP retries_total Retries scheduled: attempts beyond each job's first.
+# TYPE retries_total counter
+retries_total 400
+# HELP retry_waiting_jobs Jobs whose attempt failed, waiting for their next attempt to start.
+# TYPE retry_waiting_jobs gauge
+retry_waiting_jobs 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "retries_total", "retry_waiting_jobs"); err != nil {
+		t.Error(err)
+	}
+	if problems, err := testutil.CollectAndLint(m, "retries_total", "retry_waiting_jobs"); err != nil || len(problems) > 0 {
+		t.Errorf("CollectAndLint = %v, %v; want no problems", problems, err)
 	}
 }
