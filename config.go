@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Config is a pool's configuration as plain values, for an application's
@@ -41,30 +43,89 @@ type Config struct {
 	// queued one ([DropOldest]). Case does not matter, and empty means
 	// "newest". Default "newest". Environment: <prefix>_DROP_POLICY.
 	DropPolicy string `mapstructure:"DROP_POLICY" yaml:"drop_policy" json:"drop_policy"`
+
+	// The retry policy ([WithRetry], [RetryPolicy]). As in RetryPolicy, 0
+	// stands for a field's default, so a Config written out before these
+	// fields existed means what it meant then: no retry.
+
+	// MaxAttempts is how many times a job may run in all, the first time
+	// included: 0 or 1 means no retry; at most 2147483647. Default 1.
+	// Environment: <prefix>_MAX_ATTEMPTS.
+	MaxAttempts int `mapstructure:"MAX_ATTEMPTS" yaml:"max_attempts" json:"max_attempts"`
+
+	// RetryInitialBackoffMillis is the wait before a job's second attempt,
+	// in milliseconds; 0 means the default. Default 100. Environment:
+	// <prefix>_RETRY_INITIAL_BACKOFF_MS.
+	RetryInitialBackoffMillis int `mapstructure:"RETRY_INITIAL_BACKOFF_MS" yaml:"retry_initial_backoff_ms" json:"retry_initial_backoff_ms"`
+
+	// RetryMaxBackoffMillis caps the wait between attempts, in
+	// milliseconds; it must be at least the initial backoff, and 0 means
+	// 10000 or the initial backoff if that is larger. Default 10000.
+	// Environment: <prefix>_RETRY_MAX_BACKOFF_MS.
+	RetryMaxBackoffMillis int `mapstructure:"RETRY_MAX_BACKOFF_MS" yaml:"retry_max_backoff_ms" json:"retry_max_backoff_ms"`
+
+	// RetryMultiplier is how much the wait grows per attempt: at least 1
+	// and finite, or 0 for the default. Default 2. Environment:
+	// <prefix>_RETRY_MULTIPLIER.
+	RetryMultiplier float64 `mapstructure:"RETRY_MULTIPLIER" yaml:"retry_multiplier" json:"retry_multiplier"`
+
+	// RetryJitter is the largest fraction of each wait taken off at random,
+	// 0 to 1. Default 0: exact waits. Environment: <prefix>_RETRY_JITTER.
+	RetryJitter float64 `mapstructure:"RETRY_JITTER" yaml:"retry_jitter" json:"retry_jitter"`
+
+	// RetryPanics retries attempts that panicked too. Default false.
+	// Environment: <prefix>_RETRY_PANICS, read by [strconv.ParseBool].
+	RetryPanics bool `mapstructure:"RETRY_PANICS" yaml:"retry_panics" json:"retry_panics"`
+
+	// RateLimit caps how fast jobs start, in jobs per second on average
+	// ([WithRateLimit]); 0 means no limit, and it must be finite. Default 0.
+	// Environment: <prefix>_RATE_LIMIT.
+	RateLimit float64 `mapstructure:"RATE_LIMIT" yaml:"rate_limit" json:"rate_limit"`
+
+	// RateBurst is how many jobs may start at once, ahead of RateLimit's
+	// pace; 0 means 1, and it is ignored without a RateLimit. At most
+	// 2147483647. Default 1. Environment: <prefix>_RATE_BURST.
+	RateBurst int `mapstructure:"RATE_BURST" yaml:"rate_burst" json:"rate_burst"`
 }
 
-// maxSeconds is the largest number of seconds that both an int and a
-// time.Duration hold.
-const maxSeconds = min(math.MaxInt64/int64(time.Second), math.MaxInt)
+// Bounds of Config's integer fields: maxSeconds and maxMillis are the
+// largest numbers of seconds and milliseconds that both an int and a
+// time.Duration hold; maxCount bounds counts the pool allocates nothing
+// for, the same on every platform.
+const (
+	maxSeconds = min(math.MaxInt64/int64(time.Second), math.MaxInt)
+	maxMillis  = min(math.MaxInt64/int64(time.Millisecond), math.MaxInt)
+	maxCount   = math.MaxInt32
+)
 
 // DefaultConfig returns the configuration [New] uses when no option is
-// given: 10 workers, a queue of 1000, 30s shutdown and job timeouts, and the
-// "newest" drop policy.
+// given: 10 workers, a queue of 1000, 30s shutdown and job timeouts, the
+// "newest" drop policy, no retry (one attempt, with the retry fields at
+// [RetryPolicy]'s defaults) and no rate limit.
 func DefaultConfig() Config {
 	return Config{
-		MaxWorkers:             DefaultWorkers,
-		QueueSize:              DefaultQueueSize,
-		ShutdownTimeoutSeconds: int(DefaultShutdownTimeout / time.Second),
-		JobTimeoutSeconds:      int(DefaultJobTimeout / time.Second),
-		DropPolicy:             DropNewest.String(),
+		MaxWorkers:                DefaultWorkers,
+		QueueSize:                 DefaultQueueSize,
+		ShutdownTimeoutSeconds:    int(DefaultShutdownTimeout / time.Second),
+		JobTimeoutSeconds:         int(DefaultJobTimeout / time.Second),
+		DropPolicy:                DropNewest.String(),
+		MaxAttempts:               1,
+		RetryInitialBackoffMillis: int(DefaultRetryInitialBackoff / time.Millisecond),
+		RetryMaxBackoffMillis:     int(DefaultRetryMaxBackoff / time.Millisecond),
+		RetryMultiplier:           DefaultRetryMultiplier,
+		RateBurst:                 1,
 	}
 }
 
 // ConfigFromEnv returns [DefaultConfig] with each field replaced by its
 // environment variable, if that is set and not empty. With prefix
 // "WORKER_POOL" it reads WORKER_POOL_MAX_WORKERS, WORKER_POOL_QUEUE_SIZE,
-// WORKER_POOL_SHUTDOWN_TIMEOUT_SECONDS, WORKER_POOL_JOB_TIMEOUT_SECONDS and
-// WORKER_POOL_DROP_POLICY. A trailing underscore on prefix is ignored, and an
+// WORKER_POOL_SHUTDOWN_TIMEOUT_SECONDS, WORKER_POOL_JOB_TIMEOUT_SECONDS,
+// WORKER_POOL_DROP_POLICY, the retry policy's WORKER_POOL_MAX_ATTEMPTS,
+// WORKER_POOL_RETRY_INITIAL_BACKOFF_MS, WORKER_POOL_RETRY_MAX_BACKOFF_MS,
+// WORKER_POOL_RETRY_MULTIPLIER, WORKER_POOL_RETRY_JITTER and
+// WORKER_POOL_RETRY_PANICS, and the rate limit's WORKER_POOL_RATE_LIMIT and
+// WORKER_POOL_RATE_BURST. A trailing underscore on prefix is ignored, and an
 // empty prefix reads the bare names (MAX_WORKERS and so on).
 //
 // Values are read as written: no spaces are trimmed. A value that does not
@@ -84,13 +145,19 @@ func ConfigFromEnv(prefix string) (Config, error) {
 	}
 	c := DefaultConfig()
 	var errs []error
+	badNames := map[string]bool{}
 	bad := func(name, value, problem string) {
 		errs = append(errs, fmt.Errorf("workpool: %s=%q %s", name, value, problem))
+		badNames[name] = true
+	}
+	lookup := func(key string) (name, value string, ok bool) {
+		name = prefix + key
+		value, ok = os.LookupEnv(name)
+		return name, value, ok && value != ""
 	}
 	for _, f := range c.intFields() {
-		name := prefix + f.key
-		v, ok := os.LookupEnv(name)
-		if !ok || v == "" {
+		name, v, ok := lookup(f.key)
+		if !ok {
 			continue
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -103,12 +170,44 @@ func ConfigFromEnv(prefix string) (Config, error) {
 			*f.ptr = int(n) // fits: every bound is at most math.MaxInt
 		}
 	}
-	name := prefix + "DROP_POLICY"
-	if v, ok := os.LookupEnv(name); ok && v != "" {
+	if name, v, ok := lookup("DROP_POLICY"); ok {
 		if p, err := ParseDropPolicy(v); err != nil {
 			bad(name, v, `is not a drop policy: want "newest" or "oldest"`)
 		} else {
 			c.DropPolicy = p.String()
+		}
+	}
+	for _, f := range c.floatFields() {
+		name, v, ok := lookup(f.key)
+		if !ok {
+			continue
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		switch {
+		case err != nil && !errors.Is(err, strconv.ErrRange):
+			bad(name, v, "is not a number")
+		case err != nil || !f.ok(x):
+			bad(name, v, "is out of range: "+f.label+" "+f.rule)
+		default:
+			*f.ptr = x
+		}
+	}
+	if name, v, ok := lookup("RETRY_PANICS"); ok {
+		if b, err := strconv.ParseBool(v); err != nil {
+			bad(name, v, `is not a boolean: want "true" or "false"`)
+		} else {
+			c.RetryPanics = b
+		}
+	}
+	initName, initV, initSet := lookup("RETRY_INITIAL_BACKOFF_MS")
+	maxName, maxV, maxSet := lookup("RETRY_MAX_BACKOFF_MS")
+	if !badNames[initName] && !badNames[maxName] && !c.backoffsInOrder() {
+		if maxSet {
+			bad(maxName, maxV, fmt.Sprintf("is less than the initial backoff, %s=%d%s",
+				initName, c.RetryInitialBackoffMillis, defaultNote(initSet)))
+		} else {
+			bad(initName, initV, fmt.Sprintf("is more than the max backoff, %s=%d (its default)",
+				maxName, c.RetryMaxBackoffMillis))
 		}
 	}
 	if len(errs) > 0 {
@@ -133,12 +232,23 @@ func (c Config) Validate() error {
 	if _, err := c.dropPolicy(); err != nil {
 		errs = append(errs, err)
 	}
+	for _, f := range c.floatFields() {
+		if !f.ok(*f.ptr) {
+			errs = append(errs, fmt.Errorf("workpool: %s %s, got %v", f.label, f.rule, *f.ptr))
+		}
+	}
+	if c.RetryInitialBackoffMillis >= 0 && c.RetryMaxBackoffMillis > 0 && !c.backoffsInOrder() {
+		errs = append(errs, fmt.Errorf("workpool: retry max backoff ms must be at least the initial backoff, %d, got %d",
+			c.initialBackoffMillis(), c.RetryMaxBackoffMillis))
+	}
 	return errors.Join(errs...)
 }
 
 // WithConfig applies every field of c: it does what [WithWorkers],
-// [WithQueueSize], [WithShutdownTimeout], [WithJobTimeout] and
-// [WithDropPolicy] would do with c's values, and touches no other setting.
+// [WithQueueSize], [WithShutdownTimeout], [WithJobTimeout],
+// [WithDropPolicy], [WithRetry] and [WithRateLimit] would do with c's
+// values (a RateLimit of 0 means no limit, even if an earlier WithRateLimit
+// set one), and touches no other setting.
 //
 // Options apply in order, so an option after WithConfig overrides the field
 // it sets, and WithConfig overrides the same settings given by options
@@ -162,6 +272,18 @@ func WithConfig(c Config) Option {
 		s.shutdownTimeout = time.Duration(c.ShutdownTimeoutSeconds) * time.Second
 		s.jobTimeout = time.Duration(c.JobTimeoutSeconds) * time.Second
 		s.policy = policy
+		s.retry = RetryPolicy{
+			MaxAttempts:    c.MaxAttempts,
+			InitialBackoff: time.Duration(c.RetryInitialBackoffMillis) * time.Millisecond,
+			MaxBackoff:     time.Duration(c.RetryMaxBackoffMillis) * time.Millisecond,
+			Multiplier:     c.RetryMultiplier,
+			Jitter:         c.RetryJitter,
+			RetryPanics:    c.RetryPanics,
+		}
+		s.rateLimit, s.rateBurst, s.rateSet = rate.Inf, 0, false
+		if c.RateLimit > 0 {
+			s.rateLimit, s.rateBurst, s.rateSet = rate.Limit(c.RateLimit), max(c.RateBurst, 1), true
+		}
 	}
 }
 
@@ -204,15 +326,20 @@ type intField struct {
 	key    string
 	label  string
 	lo, hi int64
+	zero   string // what 0 means, if lo is 0
 }
 
 // intFields returns c's integer fields, pointing into c.
 func (c *Config) intFields() []intField {
 	return []intField{
-		{&c.MaxWorkers, "MAX_WORKERS", "max workers", 1, MaxWorkers},
-		{&c.QueueSize, "QUEUE_SIZE", "queue size", 1, MaxQueueSize},
-		{&c.ShutdownTimeoutSeconds, "SHUTDOWN_TIMEOUT_SECONDS", "shutdown timeout seconds", 1, maxSeconds},
-		{&c.JobTimeoutSeconds, "JOB_TIMEOUT_SECONDS", "job timeout seconds", 0, maxSeconds},
+		{&c.MaxWorkers, "MAX_WORKERS", "max workers", 1, MaxWorkers, ""},
+		{&c.QueueSize, "QUEUE_SIZE", "queue size", 1, MaxQueueSize, ""},
+		{&c.ShutdownTimeoutSeconds, "SHUTDOWN_TIMEOUT_SECONDS", "shutdown timeout seconds", 1, maxSeconds, ""},
+		{&c.JobTimeoutSeconds, "JOB_TIMEOUT_SECONDS", "job timeout seconds", 0, maxSeconds, "none"},
+		{&c.MaxAttempts, "MAX_ATTEMPTS", "max attempts", 0, maxCount, "no retry"},
+		{&c.RetryInitialBackoffMillis, "RETRY_INITIAL_BACKOFF_MS", "retry initial backoff ms", 0, maxMillis, "the default, 100"},
+		{&c.RetryMaxBackoffMillis, "RETRY_MAX_BACKOFF_MS", "retry max backoff ms", 0, maxMillis, "the default, 10000"},
+		{&c.RateBurst, "RATE_BURST", "rate burst", 0, maxCount, "the default, 1"},
 	}
 }
 
@@ -223,9 +350,53 @@ func (f intField) ok(n int64) bool {
 // rule says what range f accepts, to follow its label in a message.
 func (f intField) rule() string {
 	if f.lo == 0 {
-		return fmt.Sprintf("must be 0 (none) or positive and at most %d", f.hi)
+		return fmt.Sprintf("must be 0 (%s) or positive and at most %d", f.zero, f.hi)
 	}
 	return fmt.Sprintf("must be positive and at most %d", f.hi)
+}
+
+// floatField describes one float64 field of a Config, as intField does.
+type floatField struct {
+	ptr   *float64
+	key   string
+	label string
+	ok    func(float64) bool // false for NaN
+	rule  string             // what ok accepts, to follow label
+}
+
+// floatFields returns c's float64 fields, pointing into c.
+func (c *Config) floatFields() []floatField {
+	finite := func(x float64) bool { return -math.MaxFloat64 <= x && x <= math.MaxFloat64 }
+	return []floatField{
+		{&c.RetryMultiplier, "RETRY_MULTIPLIER", "retry multiplier",
+			func(x float64) bool { return x == 0 || x >= 1 && finite(x) }, "must be 0 (the default, 2) or at least 1 and finite"},
+		{&c.RetryJitter, "RETRY_JITTER", "retry jitter",
+			func(x float64) bool { return 0 <= x && x <= 1 }, "must be between 0 and 1"},
+		{&c.RateLimit, "RATE_LIMIT", "rate limit",
+			func(x float64) bool { return x >= 0 && finite(x) }, "must be 0 (no limit) or positive and finite"},
+	}
+}
+
+// initialBackoffMillis returns the initial backoff c means, in milliseconds.
+func (c Config) initialBackoffMillis() int {
+	if c.RetryInitialBackoffMillis == 0 {
+		return int(DefaultRetryInitialBackoff / time.Millisecond)
+	}
+	return c.RetryInitialBackoffMillis
+}
+
+// backoffsInOrder reports whether c's max backoff, if set, is at least its
+// initial backoff.
+func (c Config) backoffsInOrder() bool {
+	return c.RetryMaxBackoffMillis == 0 || c.RetryMaxBackoffMillis >= c.initialBackoffMillis()
+}
+
+// defaultNote marks a value in a message that comes from DefaultConfig.
+func defaultNote(set bool) string {
+	if set {
+		return ""
+	}
+	return " (its default)"
 }
 
 // dropPolicy parses c.DropPolicy; empty means DropNewest.

@@ -15,8 +15,11 @@ func ExampleConfigFromEnv() {
 	os.Setenv("EXAMPLE_POOL_MAX_WORKERS", "4")
 	os.Setenv("EXAMPLE_POOL_DROP_POLICY", "oldest")
 	os.Setenv("EXAMPLE_POOL_QUEUE_SIZE", "") // empty: keeps the default
+	os.Setenv("EXAMPLE_POOL_MAX_ATTEMPTS", "3")
+	os.Setenv("EXAMPLE_POOL_RETRY_JITTER", "0.2")
+	os.Setenv("EXAMPLE_POOL_RATE_LIMIT", "50") // jobs per second
 	defer func() {
-		for _, k := range []string{"MAX_WORKERS", "DROP_POLICY", "QUEUE_SIZE"} {
+		for _, k := range []string{"MAX_WORKERS", "DROP_POLICY", "QUEUE_SIZE", "MAX_ATTEMPTS", "RETRY_JITTER", "RATE_LIMIT"} {
 			os.Unsetenv("EXAMPLE_POOL_" + k)
 		}
 	}()
@@ -30,12 +33,14 @@ func ExampleConfigFromEnv() {
 
 	os.Setenv("EXAMPLE_POOL_MAX_WORKERS", "0")
 	os.Setenv("EXAMPLE_POOL_QUEUE_SIZE", "10k")
+	os.Setenv("EXAMPLE_POOL_RETRY_JITTER", "20%")
 	_, err = workpool.ConfigFromEnv("EXAMPLE_POOL")
 	fmt.Println(err)
 	// Output:
-	// {MaxWorkers:4 QueueSize:1000 ShutdownTimeoutSeconds:30 JobTimeoutSeconds:30 DropPolicy:oldest}
+	// {MaxWorkers:4 QueueSize:1000 ShutdownTimeoutSeconds:30 JobTimeoutSeconds:30 DropPolicy:oldest MaxAttempts:3 RetryInitialBackoffMillis:100 RetryMaxBackoffMillis:10000 RetryMultiplier:2 RetryJitter:0.2 RetryPanics:false RateLimit:50 RateBurst:1}
 	// workpool: EXAMPLE_POOL_MAX_WORKERS="0" is out of range: max workers must be positive and at most 1048576
 	// workpool: EXAMPLE_POOL_QUEUE_SIZE="10k" is not an integer
+	// workpool: EXAMPLE_POOL_RETRY_JITTER="20%" is not a number
 }
 
 // An application embeds workpool.Config in its own config struct, loads its
@@ -48,7 +53,8 @@ func ExampleWithConfig() {
 	}
 	file := []byte(`{
 		"port": 8080,
-		"worker_pool": {"max_workers": 4, "queue_size": 100, "drop_policy": "oldest"}
+		"worker_pool": {"max_workers": 4, "queue_size": 100, "drop_policy": "oldest",
+			"max_attempts": 5, "retry_jitter": 0.2, "rate_limit": 20, "rate_burst": 5}
 	}`)
 
 	cfg := AppConfig{WorkerPool: workpool.DefaultConfig()}
@@ -67,6 +73,8 @@ func ExampleWithConfig() {
 	defer pool.Shutdown(context.Background())
 	s := pool.Stats()
 	fmt.Println("workers:", s.Workers, "queue capacity:", s.QueueCapacity)
+	limit, burst := pool.RateLimit()
+	fmt.Println("rate limit:", limit, "burst:", burst)
 
 	// Options after WithConfig override it.
 	pool2, err := workpool.New(func(ctx context.Context, msg string) error { return nil },
@@ -78,8 +86,9 @@ func ExampleWithConfig() {
 	defer pool2.Shutdown(context.Background())
 	fmt.Println("workers:", pool2.Stats().Workers)
 	// Output:
-	// {MaxWorkers:4 QueueSize:100 ShutdownTimeoutSeconds:30 JobTimeoutSeconds:30 DropPolicy:oldest}
+	// {MaxWorkers:4 QueueSize:100 ShutdownTimeoutSeconds:30 JobTimeoutSeconds:30 DropPolicy:oldest MaxAttempts:5 RetryInitialBackoffMillis:100 RetryMaxBackoffMillis:10000 RetryMultiplier:2 RetryJitter:0.2 RetryPanics:false RateLimit:20 RateBurst:5}
 	// workers: 4 queue capacity: 100
+	// rate limit: 20 burst: 5
 	// workers: 2
 }
 
@@ -89,8 +98,10 @@ func ExampleConfig_Validate() {
 	cfg := workpool.DefaultConfig()
 	cfg.QueueSize = 0
 	cfg.DropPolicy = "lifo"
+	cfg.RetryInitialBackoffMillis, cfg.RetryMaxBackoffMillis = 5000, 1000
 	fmt.Println(cfg.Validate())
 	// Output:
 	// workpool: queue size must be positive and at most 1073741824, got 0
 	// workpool: unknown drop policy "lifo", want "newest" or "oldest"
+	// workpool: retry max backoff ms must be at least the initial backoff, 5000, got 1000
 }

@@ -158,12 +158,24 @@ func valid(i int) string {
 	return fmt.Sprintf(`{"user":"user%d","channel":"email","message":"hello %d"}`, i, i)
 }
 
-// summary parses the key=value pairs of the printed final stats.
+// summary parses the key=value pairs of the printed final stats of all
+// channels.
 func summary(t *testing.T, out string) map[string]uint64 {
+	t.Helper()
+	return summaryLine(t, out, "final stats: ")
+}
+
+// channelSummary parses the key=value pairs of one channel's final stats.
+func channelSummary(t *testing.T, out, channel string) map[string]uint64 {
+	t.Helper()
+	return summaryLine(t, out, "final stats "+channel+": ")
+}
+
+func summaryLine(t *testing.T, out, prefix string) map[string]uint64 {
 	t.Helper()
 	kv := map[string]uint64{}
 	for line := range strings.Lines(out) {
-		rest, ok := strings.CutPrefix(line, "final stats: ")
+		rest, ok := strings.CutPrefix(line, prefix)
 		if !ok {
 			continue
 		}
@@ -177,6 +189,6 @@ func summary(t *testing.T, out string) map[string]uint64 {
 		}
 		return kv
 	}
-	t.Fatalf("no final stats in stdout:\n%s", out)
+	t.Fatalf("no line %q in stdout:\n%s", prefix, out)
 	return nil
 }

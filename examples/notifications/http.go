@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -17,12 +18,12 @@ import (
 const maxBody = 64 << 10
 
 // routes returns the service's handler.
-func routes(pool *workpool.Pool[Notification], metrics http.Handler, logger *slog.Logger) http.Handler {
+func routes(pools *channelPools, metrics http.Handler, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /notify", &notifyHandler{pool: pool, log: logger})
+	mux.Handle("POST /notify", &notifyHandler{pools: pools, log: logger})
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if !pool.IsRunning() {
+		if !pools.IsRunning() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
 			return
 		}
@@ -31,11 +32,12 @@ func routes(pool *workpool.Pool[Notification], metrics http.Handler, logger *slo
 	return mux
 }
 
-// notifyHandler accepts a notification and submits it to the pool without
-// blocking: when the queue is full the client is told to retry later, so a
-// burst costs a 503 rather than unbounded memory or a hung request.
+// notifyHandler accepts a notification and submits it to its channel's pool
+// without blocking: when the queue is full the client is told to retry
+// later, so a burst costs a 503 rather than unbounded memory or a hung
+// request.
 type notifyHandler struct {
-	pool   *workpool.Pool[Notification]
+	pools  *channelPools
 	log    *slog.Logger
 	nextID atomic.Uint64
 }
@@ -48,7 +50,7 @@ func (h *notifyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	n.ID = h.nextID.Add(1)
 
-	switch err := h.pool.Submit(n); {
+	switch err := h.pools.Submit(n); {
 	case err == nil:
 		h.log.Debug("notification accepted", "id", n.ID, "user", n.User, "channel", n.Channel)
 		writeJSON(w, http.StatusAccepted, map[string]any{"id": n.ID, "status": "accepted"})
@@ -97,10 +99,8 @@ func decodeNotification(w http.ResponseWriter, r *http.Request) (Notification, e
 	if len(missing) > 0 {
 		return n, fmt.Errorf("missing required fields: %s", strings.Join(missing, ", "))
 	}
-	switch n.Channel {
-	case "email", "sms", "push":
-	default:
-		return n, fmt.Errorf("channel %q is not one of email, sms, push", n.Channel)
+	if !slices.ContainsFunc(channels, func(ch channel) bool { return ch.name == n.Channel }) {
+		return n, fmt.Errorf("channel %q is not one of %s", n.Channel, channelNames())
 	}
 	return n, nil
 }

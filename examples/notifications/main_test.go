@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -11,16 +12,19 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/workpool-go/workpool"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// TestEndToEnd runs the service with one worker and a queue of two: it
-// accepts, refuses with 503 when full, rejects bad requests with 400,
-// exposes exact metrics, and at shutdown every accepted notification has
-// been sent or failed, as the printed stats say.
+// TestEndToEnd runs the service with one worker and a queue of two per
+// channel, and the service's default retries and rate limits: it accepts,
+// refuses with 503 when full, rejects bad requests with 400, exposes exact
+// metrics, and at shutdown every accepted notification has been sent or
+// failed, once, whatever its attempts, as the printed stats say.
 func TestEndToEnd(t *testing.T) {
-	sender := newGatedSender(newSimulatedSender(42, 0, 0.2, 0.1))
+	sender := newGatedSender(newSimulatedSender(42, 0, 0.2, 0.1, 0))
 	s := startService(t, map[string]string{
 		"WORKER_POOL_MAX_WORKERS":              "1",
 		"WORKER_POOL_QUEUE_SIZE":               "2",
@@ -80,14 +84,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("GET /metrics = %d", code)
 	}
 	for _, want := range []string{
-		`notification_worker_pool_workers{pool="test"} 1`,
-		`notification_worker_pool_queue_capacity{pool="test"} 2`,
-		`notification_worker_pool_queue_depth{pool="test"} 2`,
-		`notification_worker_pool_active_workers{pool="test"} 1`,
-		`notification_worker_pool_submitted_jobs_total{pool="test"} 3`,
-		`notification_worker_pool_completed_jobs_total{pool="test"} 0`,
-		`notification_worker_pool_dropped_jobs_total{pool="test",reason="queue_full"} 1`,
-		`notification_worker_pool_job_wait_seconds_count{pool="test"} 1`,
+		`notification_worker_pool_workers{pool="test-email"} 1`,
+		`notification_worker_pool_queue_capacity{pool="test-email"} 2`,
+		`notification_worker_pool_queue_depth{pool="test-email"} 2`,
+		`notification_worker_pool_active_workers{pool="test-email"} 1`,
+		`notification_worker_pool_submitted_jobs_total{pool="test-email"} 3`,
+		`notification_worker_pool_completed_jobs_total{pool="test-email"} 0`,
+		`notification_worker_pool_dropped_jobs_total{pool="test-email",reason="queue_full"} 1`,
+		`notification_worker_pool_job_wait_seconds_count{pool="test-email"} 1`,
 		`go_goroutines `,
 	} {
 		if !strings.Contains(metrics, want+"\n") && !strings.Contains(metrics, "\n"+want) {
@@ -115,6 +119,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("serve() = %v; want nil after a graceful shutdown\nlogs:\n%s", err, s.stderr)
 	}
 	got := summary(t, out)
+	// The sender counts attempts: one per notification, plus its retries.
 	ok, failed, panicked := uint64(sender.ok.Load()), uint64(sender.failed.Load()), uint64(sender.panicked.Load())
 	for _, c := range []struct {
 		field string
@@ -123,19 +128,34 @@ func TestEndToEnd(t *testing.T) {
 		{"submitted", uint64(accepted)},
 		{"rejected", uint64(refused)},
 		{"completed", uint64(accepted)}, // all sent or failed: none dropped
-		{"sent", ok},
-		{"failed", failed + panicked},
-		{"panicked", panicked},
+		{"sent", ok},                    // a notification is sent once at most
+		{"failed", uint64(accepted) - ok},
+		{"panicked", panicked}, // panics are not retried
+		{"retries", ok + failed + panicked - uint64(accepted)},
+		{"permanent", 0},
 		{"dropped", 0},
 		{"queued", 0},
 		{"active", 0},
+		{"retrying", 0},
 	} {
 		if got[c.field] != c.want {
 			t.Errorf("final stats %s = %d; want %d\nstdout:\n%s", c.field, got[c.field], c.want, out)
 		}
 	}
-	if !strings.Contains(out, "dropped after acceptance, by reason: none\n") {
-		t.Errorf("stdout does not say nothing was dropped:\n%s", out)
+	if got["retries"] == 0 {
+		t.Errorf("no retries at a 20%% failure rate:\n%s", out)
+	}
+	if email := channelSummary(t, out, "email"); email["submitted"] != got["submitted"] || email["retries"] != got["retries"] {
+		t.Errorf("email's line %v does not hold all the notifications of %v", email, got)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("accepted once each: submitted %d = sent %d + failed %d + dropped 0 + still in the pools 0: ok\n",
+			accepted, ok, uint64(accepted)-ok),
+		"dropped after acceptance, by reason: none\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout has no line %q:\n%s", want, out)
+		}
 	}
 }
 
@@ -143,7 +163,7 @@ func TestEndToEnd(t *testing.T) {
 // still queued, they are reported as dropped, the running one's context is
 // cancelled, and serve says so in its error.
 func TestShutdownTimeout(t *testing.T) {
-	sender := newGatedSender(newSimulatedSender(1, 0, 0, 0)) // never released
+	sender := newGatedSender(newSimulatedSender(1, 0, 0, 0, 0)) // never released
 	s := startService(t, map[string]string{
 		"WORKER_POOL_MAX_WORKERS":              "1",
 		"WORKER_POOL_QUEUE_SIZE":               "2",
@@ -188,6 +208,11 @@ func TestRunErrors(t *testing.T) {
 		{"bad environment", map[string]string{"WORKER_POOL_QUEUE_SIZE": "10k"}, nil, `WORKER_POOL_QUEUE_SIZE="10k"`},
 		{"unknown flag", nil, []string{"-nope"}, "flag provided but not defined"},
 		{"bad rates", nil, []string{"-fail-rate", "0.9", "-panic-rate", "0.2"}, "sum of at most 1"},
+		{"bad invalid rate", nil, []string{"-invalid-rate", "1.5"}, "-invalid-rate must be between 0 and 1, got 1.5"},
+		{"bad retry environment", map[string]string{"WORKER_POOL_MAX_ATTEMPTS": "x"}, nil, `WORKER_POOL_MAX_ATTEMPTS="x" is not an integer`},
+		{"bad rate environment", map[string]string{"WORKER_POOL_RATE_LIMIT": "-1"}, nil, `WORKER_POOL_RATE_LIMIT="-1" is out of range`},
+		{"environment against a service default", map[string]string{"WORKER_POOL_RETRY_MAX_BACKOFF_MS": "100"}, nil,
+			"retry max backoff ms must be at least the initial backoff, 200, got 100 (with this service's defaults for unset variables)"},
 		{"bad log level", nil, []string{"-log-level", "loud"}, "-log-level"},
 		{"bad address", nil, []string{"-addr", "127.0.0.1:-1"}, "invalid port"},
 	}
@@ -208,7 +233,7 @@ func TestRunErrors(t *testing.T) {
 // the same sequence.
 func TestSimulatedSender(t *testing.T) {
 	outcomes := func(seed uint64) (ok, failed, panicked int) {
-		s := newSimulatedSender(seed, 0, 0.3, 0.1)
+		s := newSimulatedSender(seed, 0, 0.3, 0.1, 0)
 		for i := range 1000 {
 			func() {
 				defer func() {
@@ -236,9 +261,30 @@ func TestSimulatedSender(t *testing.T) {
 		t.Errorf("same seed: %d/%d/%d, then %d/%d/%d; want the same", ok, failed, panicked, ok2, failed2, panicked2)
 	}
 
+	// The provider rejects the same recipients every time, about the share
+	// asked for, and with a permanent error once deliver has seen it.
+	picky := newSimulatedSender(3, 0, 0, 0, 0.2)
+	rejected := 0
+	for i := range 1000 {
+		n := Notification{User: fmt.Sprint("user", i), Channel: "sms"}
+		err := picky.Send(context.Background(), n)
+		if again := picky.Send(context.Background(), n); errors.Is(again, errInvalidRecipient) != errors.Is(err, errInvalidRecipient) {
+			t.Fatalf("Send(%s) = %v, then %v; want the same verdict", n.User, err, again)
+		}
+		if errors.Is(err, errInvalidRecipient) {
+			rejected++
+			if err := deliver(picky)(context.Background(), n); !workpool.IsPermanent(err) {
+				t.Fatalf("deliver(%s) = %v; want a permanent error", n.User, err)
+			}
+		}
+	}
+	if rejected < 150 || rejected > 250 {
+		t.Errorf("1000 recipients at a 20%% rejection rate: %d rejected", rejected)
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	slow := newSimulatedSender(1, time.Hour, 0, 0)
+	slow := newSimulatedSender(1, time.Hour, 0, 0, 0)
 	if err := slow.Send(ctx, Notification{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Send(cancelled ctx) = %v; want context.Canceled", err)
 	}

@@ -19,25 +19,29 @@ import (
 )
 
 // serve runs the service until ctx ends, then shuts down in order: the HTTP
-// server first, so no new notification is accepted, then the pool, which
-// sends what is queued within the configured shutdown timeout. It prints the
-// final statistics to stdout, and returns an error if serving failed or the
-// pool had to abandon jobs.
+// server first, so no new notification is accepted, then the pools, which
+// send what is queued or waiting for a retry within the configured shutdown
+// timeout. It prints the final statistics to stdout, and returns an error
+// if serving failed or a pool had to abandon jobs.
 func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	logger, err := newLogger(stderr, o.logLevel)
 	if err != nil {
 		return err
 	}
-	cfg, err := workpool.ConfigFromEnv("WORKER_POOL")
+	cfgs, err := loadConfigs()
 	if err != nil {
 		return fmt.Errorf("pool configuration: %w", err)
 	}
-	reg, metrics, err := newMetrics(o.poolName)
+	reg, err := newRegistry()
 	if err != nil {
 		return err
 	}
+	sender := o.sender
+	if sender == nil {
+		sender = newSimulatedSender(o.seed, o.latency, o.failRate, o.panicRate, o.invalidRate)
+	}
 	var drops dropTally
-	pool, err := newPool(o, cfg, metrics, logger, &drops)
+	pools, err := newChannelPools(o.poolName, cfgs, sender, reg, logger, &drops)
 	if err != nil {
 		return err
 	}
@@ -48,11 +52,18 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if o.onListen != nil {
 		o.onListen(ln.Addr())
 	}
-	srv := newServer(routes(pool, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), logger), logger)
+	srv := newServer(routes(pools, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), logger), logger)
 
-	pool.Start()
-	logger.Info("serving", "addr", ln.Addr().String(), "workers", cfg.MaxWorkers,
-		"queue_size", cfg.QueueSize, "drop_policy", cfg.DropPolicy)
+	pools.Start()
+	logger.Info("serving", "addr", ln.Addr().String())
+	for _, c := range pools.list {
+		logger.Info("channel", "channel", c.name, "workers", c.cfg.MaxWorkers, "queue_size", c.cfg.QueueSize,
+			"drop_policy", c.cfg.DropPolicy, "max_attempts", c.cfg.MaxAttempts,
+			"rate_limit", c.cfg.RateLimit, "rate_burst", c.cfg.RateBurst)
+	}
+	// Every channel has the same shutdown timeout: only the rate limit
+	// differs by channel.
+	shutdownTimeout := time.Duration(cfgs[channels[0].name].ShutdownTimeoutSeconds) * time.Second
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -64,42 +75,12 @@ func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	g.Go(func() error {
 		<-gctx.Done() // a signal, or the server failed
 		logger.Info("shutting down")
-		return shutdown(context.WithoutCancel(ctx), srv, pool, o.httpShutdown,
-			time.Duration(cfg.ShutdownTimeoutSeconds)*time.Second)
+		return shutdown(context.WithoutCancel(ctx), srv, pools, o.httpShutdown, shutdownTimeout)
 	})
 	err = g.Wait()
 
-	printSummary(stdout, pool.Stats(), drops.snapshot())
+	printSummary(stdout, pools.stats(), drops.snapshot())
 	return err
-}
-
-// newPool returns the pool that sends notifications, configured by cfg,
-// reporting to metrics and logger, and counting in drops every accepted
-// notification it will not send.
-func newPool(o options, cfg workpool.Config, metrics workpool.Metrics, logger *slog.Logger,
-	drops *dropTally) (*workpool.Pool[Notification], error) {
-	sender := o.sender
-	if sender == nil {
-		sender = newSimulatedSender(o.seed, o.latency, o.failRate, o.panicRate)
-	}
-	pool, err := workpool.New(sender.Send,
-		workpool.WithConfig(cfg),
-		workpool.WithMetrics(metrics),
-		workpool.WithLogger(logger.With("pool", o.poolName)),
-		workpool.OnDrop(func(n Notification, reason error) {
-			// A real service would put n back on a durable queue here.
-			drops.add(reason)
-			// One line per notification at Debug; the pool logs the counts
-			// per reason once, and the summary prints them.
-			logger.Debug("notification not sent", "id", n.ID, "user", n.User, "reason", dropReason(reason), "err", reason)
-		}),
-		// No WithContext(ctx): a signal must not stop the pool hard before
-		// the HTTP server has stopped and the queue has drained.
-	)
-	if err != nil {
-		return nil, fmt.Errorf("pool: %w", err)
-	}
-	return pool, nil
 }
 
 // newServer returns an HTTP server with timeouts, so a slow or idle client
@@ -115,9 +96,9 @@ func newServer(h http.Handler, logger *slog.Logger) *http.Server {
 	}
 }
 
-// shutdown stops the HTTP server, then drains the pool, each within its own
-// timeout. ctx must not be the cancelled signal context.
-func shutdown(ctx context.Context, srv *http.Server, pool *workpool.Pool[Notification],
+// shutdown stops the HTTP server, then drains the pools, each within its
+// own timeout. ctx must not be the cancelled signal context.
+func shutdown(ctx context.Context, srv *http.Server, pools *channelPools,
 	httpTimeout, poolTimeout time.Duration) error {
 	var errs []error
 	hctx, cancel := context.WithTimeout(ctx, httpTimeout)
@@ -130,35 +111,51 @@ func shutdown(ctx context.Context, srv *http.Server, pool *workpool.Pool[Notific
 
 	pctx, cancel := context.WithTimeout(ctx, poolTimeout)
 	defer cancel()
-	if err := pool.Shutdown(pctx); err != nil {
+	if err := pools.Shutdown(pctx); err != nil {
 		errs = append(errs, fmt.Errorf("pool shutdown: some notifications were not sent: %w", err))
 	}
 	return errors.Join(errs...)
 }
 
-// newMetrics returns the service's own registry (never the global one) with
-// the Go runtime's and the process's metrics, and the pool's adapter
-// registered on it. deploy/ assumes its names: notification_worker_pool_*,
-// with a "pool" label.
+// newMetrics returns the service's registry with one pool's adapter
+// registered on it, labelled poolName: what serve builds, for one channel.
+// The deploy kit's tests read the metric names from it.
 func newMetrics(poolName string) (*prometheus.Registry, *workpool.PrometheusMetrics, error) {
+	reg, err := newRegistry()
+	if err != nil {
+		return nil, nil, err
+	}
+	metrics, err := newPoolMetrics(reg, poolName)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, metrics, nil
+}
+
+// newRegistry returns the service's own registry (never the global one)
+// with the Go runtime's and the process's metrics.
+func newRegistry() (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	metrics, err := workpool.NewPrometheusMetrics(reg, workpool.PrometheusOptions{
+	return reg, nil
+}
+
+// newPoolMetrics registers on reg the adapter of one pool, told apart from
+// the others by its "pool" label. deploy/ assumes its names:
+// notification_worker_pool_*, with a "pool" label.
+func newPoolMetrics(reg prometheus.Registerer, poolName string) (*workpool.PrometheusMetrics, error) {
+	return workpool.NewPrometheusMetrics(reg, workpool.PrometheusOptions{
 		Namespace:   "notification",
 		Subsystem:   "worker_pool",
 		ConstLabels: prometheus.Labels{"pool": poolName},
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return reg, metrics, nil
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
