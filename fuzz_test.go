@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/time/rate"
 
 	"github.com/workpool-go/workpool"
 )
@@ -34,6 +36,14 @@ import (
 // the context contract throughout: a job's context is its own, Err is
 // sticky and consistent with Done, Done and Deadline are stable, Cause
 // agrees with Err, and every child ends with its parent. See fuzzCtx.
+//
+// With the retry flag (byte 3 bit 7), the input also sets a retry policy and
+// a rate limit, adds jobs that fail permanently, lets each job behave
+// differently from one attempt to the next, and adds Resize and
+// SetRateLimit to the operations. The record of each job then counts its
+// attempts, and the check proves that each accepted job ran its attempts
+// 1, 2, 3... in order, no more than MaxAttempts, and ended exactly once:
+// handled by its last attempt, or dropped. See fuzzRun.checkJob.
 //
 // Most inputs run in a synctest bubble: time is virtual, so deadlines are
 // exact and cost nothing, and a hang becomes a deadlock panic. One in four
@@ -86,19 +96,33 @@ type fuzzConfig struct {
 	shortShutdown  bool // WithShutdownTimeout(times.short) instead of an hour
 	realTime       bool
 	actors         int
+
+	// With the retry flag (see decodeRetry):
+	retrying  bool
+	retry     workpool.RetryPolicy
+	rateSet   bool // WithRateLimit(rateLimit, rateBurst)
+	rateLimit rate.Limit
+	rateBurst int
+	planSeed  byte // the attempt plan of jobs not submitted by opSubmit
 }
+
+// maxAttempts is how many times a job may run.
+func (c fuzzConfig) maxAttempts() int32 { return int32(max(c.retry.MaxAttempts, 1)) }
 
 type jobKind uint8
 
 const (
-	jobOK     jobKind = iota
-	jobError          // returns errFuzz
-	jobPanic          // panics
-	jobBlock          // returns ctx.Err() once its context ends
-	jobIgnore         // ignores its context for times.ignore, returns nil
-	jobHold           // ignores its context until the run releases it
-	jobGoexit         // calls runtime.Goexit
+	jobOK        jobKind = iota
+	jobError             // returns errFuzz
+	jobPanic             // panics
+	jobBlock             // returns ctx.Err() once its context ends
+	jobIgnore            // ignores its context for times.ignore, returns nil
+	jobHold              // ignores its context until the run releases it
+	jobGoexit            // calls runtime.Goexit
+	jobPermanent         // returns workpool.Permanent(errFuzz); only with the retry flag
 	numJobKinds
+
+	numBaseJobKinds = jobPermanent // the kinds without the retry flag
 )
 
 type opKind uint8
@@ -112,7 +136,12 @@ const (
 	opPause      // arg%4 pauses, 0 is a Gosched
 	opStats      // checks the running invariants
 	opBurst      // Submit arg%16+1 jobs of mixed kinds
+	// Only with the retry flag:
+	opResize       // arg: 1+arg%8 workers; with bit 7, an invalid size
+	opSetRateLimit // arg: see setRateLimit
 	numOps
+
+	numBaseOps = opResize // the operations without the retry flag
 )
 
 type fuzzOp struct {
@@ -126,7 +155,10 @@ const maxFuzzOps = 48
 // byte 2 flags (bit 0 DropOldest, 1 job timeout, 2 start early, 3 metrics,
 // 4 and 5 both set: real time, 5 alone: hooks panic, 6-7 actors-1), byte 3
 // more flags (bit 0 short shutdown timeout, 1 hooks call Goexit, 2 logger,
-// 3 handlers submit child jobs, 4 contexts), then pairs: (actor<<4 | op, arg).
+// 3 handlers submit child jobs, 4 contexts, 7 retry: bytes 4-7 then say how,
+// see decodeRetry), then pairs: (actor<<4 | op, arg). Without the retry flag
+// an input means what it meant before retries existed: the seed corpus keeps
+// testing what it was written for.
 func decodeFuzz(data []byte) (fuzzConfig, [][]fuzzOp) {
 	at := func(i int) byte {
 		if i < len(data) {
@@ -151,17 +183,65 @@ func decodeFuzz(data []byte) (fuzzConfig, [][]fuzzOp) {
 		contexts:      more&16 != 0,
 		actors:        1 + int(flags>>6),
 	}
+	ops, first := numBaseOps, 4
+	if more&0x80 != 0 {
+		decodeRetry(&cfg, at(4), at(5), at(6), at(7))
+		ops, first = numOps, 8
+	}
 	script := make([][]fuzzOp, cfg.actors)
-	for i, n := 4, 0; i+1 < len(data) && n < maxFuzzOps; i, n = i+2, n+1 {
+	for i, n := first, 0; i+1 < len(data) && n < maxFuzzOps; i, n = i+2, n+1 {
 		a := int(data[i]>>4) % cfg.actors
-		script[a] = append(script[a], fuzzOp{kind: opKind(data[i]&0x0f) % numOps, arg: data[i+1]})
+		script[a] = append(script[a], fuzzOp{kind: opKind(data[i]&0x0f) % ops, arg: data[i+1]})
 	}
 	return cfg, script
 }
 
+// decodeRetry reads the retry flag's four bytes. b0: bits 0-2 MaxAttempts
+// (mod 5: 0 to 4), 3 RetryPanics, 4-5 Jitter (0, 0.5, 1, 0.1), 6-7
+// InitialBackoff (1ns, 100µs, 1ms, 2ms). b1: bits 0-1 Multiplier (default,
+// 1, 1.5, 4), 2 MaxBackoff equal to InitialBackoff (else 2ms), 3-5 the rate
+// limit (0-3 none, then 1000/s, 10000/s, 100000/s, rate.Inf). b2: bits 0-2
+// the rate limit's burst-1. b3: the seed of attempt plans (see fuzzJob).
+// The waits stay short so that graceful shutdowns see retries through.
+func decodeRetry(cfg *fuzzConfig, b0, b1, b2, b3 byte) {
+	initial := [...]time.Duration{time.Nanosecond, 100 * time.Microsecond, time.Millisecond, 2 * time.Millisecond}[b0>>6]
+	maxWait := 2 * time.Millisecond
+	if b1&4 != 0 {
+		maxWait = initial
+	}
+	cfg.retrying = true
+	cfg.retry = workpool.RetryPolicy{
+		MaxAttempts:    int(b0&7) % 5,
+		RetryPanics:    b0&8 != 0,
+		Jitter:         [...]float64{0, 0.5, 1, 0.1}[b0>>4&3],
+		InitialBackoff: initial,
+		MaxBackoff:     maxWait,
+		Multiplier:     [...]float64{0, 1, 1.5, 4}[b1&3],
+	}
+	if l := b1 >> 3 & 7; l >= 4 {
+		cfg.rateSet = true
+		cfg.rateLimit = [...]rate.Limit{1000, 10_000, 100_000, rate.Inf}[l-4]
+		cfg.rateBurst = 1 + int(b2&7)
+	}
+	cfg.planSeed = b3
+}
+
+// fuzzJob is a job of the run. With the retry flag, its plan says how its
+// behaviour changes from one attempt to the next (see kindAt).
 type fuzzJob struct {
 	id   int32
 	kind jobKind
+	plan byte // bits 0-1: extra attempts of kind; 2-4: the kind after them
+}
+
+// kindAt returns what attempt a (1 for the first) of job j does: j.kind for
+// the first 1+plan&3 attempts, then the kind in the plan's upper bits. So a
+// job may fail twice and then succeed, or fail and then fail permanently.
+func (j fuzzJob) kindAt(a int32) jobKind {
+	if a <= 1+int32(j.plan&3) {
+		return j.kind
+	}
+	return jobKind(j.plan>>2&7) % numJobKinds
 }
 
 var (
@@ -170,14 +250,18 @@ var (
 )
 
 // jobRecord is what happened to one job. Written by the pool's goroutines
-// (ran, dropped, onError) and by the submitting actor (the rest).
+// (the atomics) and by the submitting actor (the rest).
 type jobRecord struct {
-	ran, dropped, onError atomic.Int32
-	dropErr, errorErr     atomic.Pointer[error]
+	attempts, dropped, onError atomic.Int32 // handler calls, OnDrop calls, OnError calls
+	panics                     atomic.Int32 // attempts that panicked
+	// The attempts made when OnDrop and OnError were (last) called: a job
+	// must not run again after either.
+	dropAt, errorAt   atomic.Int32
+	dropErr, errorErr atomic.Pointer[error]
 
 	// Written by the actor that submitted the job, read after the actors
 	// finished.
-	kind      jobKind
+	job       fuzzJob
 	wait      bool  // SubmitWait
 	submitErr error // what Submit or SubmitWait returned
 	// afterCancel says the submitting actor had cancelled the base context
@@ -211,6 +295,18 @@ type fuzzRun struct {
 	maxActive atomic.Int32
 	returned  atomic.Int64 // handler calls that ended, by return, panic or Goexit
 	closing   atomic.Bool  // a Shutdown or base cancel was called
+	cancelled atomic.Bool  // the base context was cancelled: the pool stops hard
+	// stopErr is what the last Shutdown, which waits for the workers to exit,
+	// returned: nil unless the pool stopped hard. Set before check.
+	stopErr error
+
+	// Resize and SetRateLimit calls: each valid call raises its counters'
+	// gen as it begins and holds busy up while it runs, so that a call can
+	// tell whether another one ran at the same time.
+	resizeGen, resizeBusy atomic.Int32
+	limitGen, limitBusy   atomic.Int32
+	maxWorkers            atomic.Int32  // the most workers the pool was ever given
+	sizes                 atomic.Uint32 // bit n: Resize(n) returned nil
 
 	mu        sync.Mutex
 	shutdowns []shutdownCall // guarded by mu
@@ -262,6 +358,13 @@ func (r *fuzzRun) run(t *testing.T) {
 		r.metrics = &countingMetrics{}
 		opts = append(opts, workpool.WithMetrics(r.metrics))
 	}
+	if r.cfg.retrying {
+		opts = append(opts, workpool.WithRetry(r.cfg.retry))
+	}
+	if r.cfg.rateSet {
+		opts = append(opts, workpool.WithRateLimit(r.cfg.rateLimit, r.cfg.rateBurst))
+	}
+	r.maxWorkers.Store(int32(r.cfg.workers))
 	p, err := workpool.New(r.handle, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -320,7 +423,8 @@ func (r *fuzzRun) waitStopped() string {
 	}()
 	if !r.cfg.realTime {
 		// In the bubble a hang is a deadlock panic with every stack.
-		if err := <-done; err != nil && err != context.DeadlineExceeded && err != context.Canceled && err != errPending {
+		r.stopErr = <-done
+		if err := r.stopErr; err != nil && err != context.DeadlineExceeded && err != context.Canceled && err != errPending {
 			r.failf("last Shutdown = %v", err)
 		}
 		deadline := time.Now().Add(time.Hour)
@@ -335,6 +439,7 @@ func (r *fuzzRun) waitStopped() string {
 	}
 	select {
 	case err := <-done:
+		r.stopErr = err
 		if err != nil && err != context.DeadlineExceeded && err != context.Canceled && err != errPending {
 			r.failf("last Shutdown = %v", err)
 		}
@@ -355,12 +460,20 @@ func (r *fuzzRun) waitStopped() string {
 // act runs one goroutine's part of the script.
 func (r *fuzzRun) act(ops []fuzzOp) {
 	cancelled := false // this actor's cancel of the base context returned
+	kinds := uint8(numBaseJobKinds)
+	if r.cfg.retrying {
+		kinds = uint8(numJobKinds)
+	}
 	for _, op := range ops {
 		switch op.kind {
 		case opSubmit:
-			r.submitAs(jobKind(op.arg%uint8(numJobKinds)), false, 0, cancelled)
+			if r.cfg.retrying {
+				r.submitAs(jobKind(op.arg&7), int(op.arg>>3), false, 0, cancelled)
+			} else {
+				r.submitAs(jobKind(op.arg%kinds), -1, false, 0, cancelled)
+			}
 		case opSubmitWait:
-			r.submitAs(jobKind(op.arg&0x0f%uint8(numJobKinds)), true, op.arg>>4%4, cancelled)
+			r.submitAs(jobKind(op.arg&0x0f%kinds), -1, true, op.arg>>4%4, cancelled)
 		case opStart:
 			r.pool.Start()
 		case opShutdown:
@@ -368,6 +481,7 @@ func (r *fuzzRun) act(ops []fuzzOp) {
 			r.shutdown(limits[op.arg%4], fmt.Sprintf("op %d", op.arg%4))
 		case opCancelBase:
 			r.closing.Store(true)
+			r.cancelled.Store(true)
 			r.cancelBase(errBaseCause)
 			cancelled = true
 		case opPause:
@@ -380,22 +494,31 @@ func (r *fuzzRun) act(ops []fuzzOp) {
 			r.checkRunning()
 		case opBurst:
 			for i := range int(op.arg%16) + 1 {
-				r.submitAs(jobKind((int(op.arg)+i*5)%int(numJobKinds)), false, 0, cancelled)
+				r.submitAs(jobKind((int(op.arg)+i*5)%int(kinds)), -1, false, 0, cancelled)
 			}
+		case opResize:
+			r.resize(op.arg)
+		case opSetRateLimit:
+			r.setRateLimit(op.arg)
 		}
 	}
 }
 
 // submit submits one new job and records the result.
 func (r *fuzzRun) submit(kind jobKind, wait bool, ctxKind byte) {
-	r.submitAs(kind, wait, ctxKind, false)
+	r.submitAs(kind, -1, wait, ctxKind, false)
 }
 
-func (r *fuzzRun) submitAs(kind jobKind, wait bool, ctxKind byte, afterCancel bool) {
+// submitAs submits a job of the given kind and attempt plan (see fuzzJob);
+// plan -1 takes one from the run's plan seed and the job's id.
+func (r *fuzzRun) submitAs(kind jobKind, plan int, wait bool, ctxKind byte, afterCancel bool) {
 	id := r.nextID.Add(1)
 	rec := &r.jobs[id]
-	rec.kind, rec.wait, rec.afterCancel = kind, wait, afterCancel
-	job := fuzzJob{id: id, kind: kind}
+	if plan < 0 {
+		plan = int(r.cfg.planSeed+byte(id)*0x25) >> 3
+	}
+	job := fuzzJob{id: id, kind: kind, plan: byte(plan)}
+	rec.job, rec.wait, rec.afterCancel = job, wait, afterCancel
 	rec.submitErr = errPending // stays if an OnDrop hook ends this goroutine
 	if !wait {
 		rec.submitErr = r.pool.Submit(job)
@@ -432,11 +555,14 @@ func (r *fuzzRun) shutdown(limit time.Duration, which string) {
 	call := shutdownCall{err: err, took: took, limit: limit, whichCall: which}
 	if err == nil {
 		// Every handler's return happens before Shutdown returns nil.
+		// Every attempt either ended its job (Completed) or scheduled a
+		// retry (Retries), and no retry was dropped, as the pool did not
+		// stop hard.
 		s := r.pool.Stats()
-		if s.Completed+s.Dropped != s.Submitted || s.Queued != 0 || s.Active != 0 {
+		if s.Completed+s.Dropped != s.Submitted || s.Queued != 0 || s.Active != 0 || s.Retrying != 0 {
 			call.statsOK = fmt.Sprintf("Stats right after Shutdown = nil: %+v", s)
-		} else if got := uint64(r.returned.Load()); got != s.Completed {
-			call.statsOK = fmt.Sprintf("handlers returned %d at Shutdown = nil; Completed %d", got, s.Completed)
+		} else if got := uint64(r.returned.Load()); got != s.Completed+s.Retries {
+			call.statsOK = fmt.Sprintf("handlers returned %d at Shutdown = nil; Completed %d + Retries %d", got, s.Completed, s.Retries)
 		}
 	}
 	r.mu.Lock()
@@ -444,9 +570,95 @@ func (r *fuzzRun) shutdown(limit time.Duration, which string) {
 	r.mu.Unlock()
 }
 
+// resize calls Resize with 1+arg%8 workers, or, with arg's bit 7, with an
+// invalid size, and checks the error and, when no other Resize ran at the
+// same time, the size Stats reports after it.
+func (r *fuzzRun) resize(arg byte) {
+	if arg&0x80 != 0 {
+		n := [...]int{0, -1, workpool.MaxWorkers + 1, math.MinInt}[arg%4]
+		gen := r.resizeGen.Load()
+		alone := r.resizeBusy.Load() == 0
+		before := r.pool.Stats().Workers
+		err := r.pool.Resize(n)
+		if err == nil || errors.Is(err, workpool.ErrClosed) {
+			r.failf("Resize(%d) = %v; want an error for the size", n, err)
+		}
+		if after := r.pool.Stats().Workers; alone && gen == r.resizeGen.Load() && after != before {
+			r.failf("Resize(%d) = %v changed Workers from %d to %d", n, err, before, after)
+		}
+		return
+	}
+	n := 1 + int(arg%8)
+	for m := r.maxWorkers.Load(); int32(n) > m && !r.maxWorkers.CompareAndSwap(m, int32(n)); m = r.maxWorkers.Load() {
+	}
+	r.resizeBusy.Add(1)
+	gen := r.resizeGen.Add(1)
+	alone := r.resizeBusy.Load() == 1
+	err := r.pool.Resize(n)
+	got := r.pool.Stats().Workers
+	alone = alone && gen == r.resizeGen.Load()
+	r.resizeBusy.Add(-1)
+	switch {
+	case err == nil:
+		for s := r.sizes.Load(); !r.sizes.CompareAndSwap(s, s|1<<n); s = r.sizes.Load() {
+		}
+		if alone && got != n {
+			r.failf("Resize(%d) = nil; then Stats().Workers = %d", n, got)
+		}
+	case err == workpool.ErrClosed && r.closing.Load():
+	default:
+		r.failf("Resize(%d) = %v; want nil, or ErrClosed after Shutdown or a cancel", n, err)
+	}
+}
+
+// setRateLimit calls SetRateLimit. arg bits 0-2: the limit (rate.Inf,
+// 1000/s, 5000/s, 20000/s, 100000/s, then invalid: 0, -5/s, NaN); bits 3-5:
+// the burst-1; bit 6: burst 0, invalid unless the limit is rate.Inf. It
+// checks the error and, when no other call ran at the same time, what
+// RateLimit reports after it.
+func (r *fuzzRun) setRateLimit(arg byte) {
+	limit := [...]rate.Limit{rate.Inf, 1000, 5000, 20_000, 100_000, 0, -5, rate.Limit(math.NaN())}[arg&7]
+	burst := 1 + int(arg>>3&7)
+	if arg&0x40 != 0 {
+		burst = 0
+	}
+	valid := limit == rate.Inf || limit > 0 && burst >= 1
+	r.limitBusy.Add(1)
+	gen := r.limitGen.Add(1)
+	alone := r.limitBusy.Load() == 1
+	beforeL, beforeB := r.pool.RateLimit()
+	err := r.pool.SetRateLimit(limit, burst)
+	gotL, gotB := r.pool.RateLimit()
+	alone = alone && gen == r.limitGen.Load()
+	r.limitBusy.Add(-1)
+	if valid != (err == nil) {
+		r.failf("SetRateLimit(%v, %d) = %v; want an error: %v", limit, burst, err, !valid)
+	}
+	wantL, wantB := limit, burst
+	switch {
+	case !valid:
+		wantL, wantB = beforeL, beforeB
+	case limit == rate.Inf:
+		wantB = 0
+	}
+	if alone && (gotL != wantL || gotB != wantB) {
+		r.failf("SetRateLimit(%v, %d) = %v; then RateLimit() = %v, %d; want %v, %d", limit, burst, err, gotL, gotB, wantL, wantB)
+	}
+}
+
+// handle runs attempt Attempt(ctx) of job j, as j.kindAt says.
 func (r *fuzzRun) handle(ctx context.Context, j fuzzJob) error {
 	rec := &r.jobs[j.id]
-	rec.ran.Add(1)
+	attempt := rec.attempts.Add(1)
+	if got := workpool.Attempt(ctx); got != int(attempt) {
+		r.failf("job %d: Attempt(ctx) = %d in its call number %d", j.id, got, attempt)
+	}
+	if attempt > r.cfg.maxAttempts() {
+		r.failf("job %d: attempt %d; MaxAttempts %d", j.id, attempt, r.cfg.retry.MaxAttempts)
+	}
+	if rec.dropped.Load() != 0 || rec.onError.Load() != 0 {
+		r.failf("job %d: attempt %d after OnDrop (%d) or OnError (%d)", j.id, attempt, rec.dropped.Load(), rec.onError.Load())
+	}
 	cur := r.active.Add(1)
 	for m := r.maxActive.Load(); cur > m && !r.maxActive.CompareAndSwap(m, cur); m = r.maxActive.Load() {
 	}
@@ -457,7 +669,7 @@ func (r *fuzzRun) handle(ctx context.Context, j fuzzJob) error {
 	if r.cfg.contexts {
 		defer r.ctxs.enter(r, ctx, j).leave()
 	}
-	switch j.kind {
+	switch kind := j.kindAt(attempt); kind {
 	case jobOK:
 		if r.cfg.children && r.nextID.Load() < maxFuzzOps*16 {
 			r.submit(jobError, false, 0) // from inside the pool, maybe during shutdown
@@ -465,6 +677,7 @@ func (r *fuzzRun) handle(ctx context.Context, j fuzzJob) error {
 	case jobError:
 		return errFuzz
 	case jobPanic:
+		rec.panics.Add(1)
 		panic(fmt.Sprintf("fuzz job %d", j.id))
 	case jobBlock:
 		<-ctx.Done()
@@ -475,12 +688,15 @@ func (r *fuzzRun) handle(ctx context.Context, j fuzzJob) error {
 		<-r.release
 	case jobGoexit:
 		runtime.Goexit()
+	case jobPermanent:
+		return workpool.Permanent(errFuzz)
 	}
 	return nil
 }
 
 func (r *fuzzRun) onDrop(j fuzzJob, err error) {
 	rec := &r.jobs[j.id]
+	rec.dropAt.Store(rec.attempts.Load())
 	rec.dropped.Add(1)
 	rec.dropErr.Store(&err)
 	r.hookFault("OnDrop")
@@ -488,6 +704,7 @@ func (r *fuzzRun) onDrop(j fuzzJob, err error) {
 
 func (r *fuzzRun) onError(j fuzzJob, err error) {
 	rec := &r.jobs[j.id]
+	rec.errorAt.Store(rec.attempts.Load())
 	rec.onError.Add(1)
 	rec.errorErr.Store(&err)
 	r.hookFault("OnError")
@@ -509,8 +726,13 @@ func (r *fuzzRun) checkRunning() {
 	if s.Panicked > s.Failed || s.Failed > s.Completed || s.Completed+s.Dropped > s.Submitted {
 		r.failf("running Stats = %+v; want Panicked <= Failed <= Completed, Completed+Dropped <= Submitted", s)
 	}
-	if s.Active < 0 || s.Active > s.Workers || s.Queued < 0 || s.Queued > s.QueueCapacity {
-		r.failf("running Stats = %+v; want 0 <= Active <= Workers, 0 <= Queued <= QueueCapacity", s)
+	// Workers past a shrinking Resize finish their job: Active may exceed
+	// Workers, but not the most workers the pool ever had.
+	if s.Active < 0 || s.Active > int(r.maxWorkers.Load()) || s.Queued < 0 || s.Queued > s.QueueCapacity {
+		r.failf("running Stats = %+v; want 0 <= Active <= %d, 0 <= Queued <= QueueCapacity", s, r.maxWorkers.Load())
+	}
+	if s.Retrying < 0 || uint64(s.Retrying) > s.Submitted || !r.cfg.retrying && (s.Retrying != 0 || s.Retries != 0) {
+		r.failf("running Stats = %+v; want 0 <= Retrying <= Submitted, and no retry without a policy", s)
 	}
 	if d := r.pool.QueueDepth(); d < 0 || d > s.QueueCapacity {
 		r.failf("running QueueDepth() = %d; want 0..%d", d, s.QueueCapacity)
@@ -522,21 +744,22 @@ func (r *fuzzRun) check(t *testing.T) {
 	t.Helper()
 	var want workpool.Stats
 	want.Workers, want.QueueCapacity = r.cfg.workers, r.cfg.queue
-	var onErrors, deadlineDrops uint64
+	var onErrors, deadlineDrops, attempts, panics uint64
 	var rejected [3]uint64 // queue full, closed, ctx
 	n := int(r.nextID.Load())
 	for id := 1; id <= n; id++ {
 		j := &r.jobs[id]
-		ran, dropped, onError := j.ran.Load(), j.dropped.Load(), j.onError.Load()
+		ran, dropped, onError := j.attempts.Load(), j.dropped.Load(), j.onError.Load()
 		if j.afterCancel && j.submitErr != workpool.ErrClosed && j.submitErr != errPending {
 			r.failf("job %d submitted after the base context's cancel returned: %v; want ErrClosed", id, j.submitErr)
 		}
 		if j.submitErr == errPending {
 			// An evicted job's OnDrop ended the submitter. The eviction
 			// pushes the new job before it drops the old one, so the new
-			// job may have been accepted (and then ran or was dropped once)
-			// or not (if OnDrop ended an earlier round of the eviction).
-			if !r.cfg.hookGoexit || ran+dropped > 1 {
+			// job may have been accepted (and then ended once, checked
+			// below) or not (if OnDrop ended an earlier round of the
+			// eviction).
+			if !r.cfg.hookGoexit {
 				r.failf("job %d: Submit did not return; ran %d times, dropped %d times", id, ran, dropped)
 			}
 			if ran+dropped == 0 {
@@ -562,34 +785,30 @@ func (r *fuzzRun) check(t *testing.T) {
 			continue
 		}
 		want.Submitted++
-		if ran+dropped != 1 {
-			r.failf("job %d (%d) accepted: ran %d times, dropped %d times; want one of them once", id, j.kind, ran, dropped)
+		attempts += uint64(ran)
+		panics += uint64(j.panics.Load())
+		if r.checkJob(id, j) {
+			want.Completed++
+			if j.job.kindAt(ran) == jobPanic {
+				want.Panicked++
+			}
 		}
-		want.Completed += uint64(ran)
 		want.Dropped += uint64(dropped)
-		if ran == 1 && j.kind == jobPanic {
-			want.Panicked++
-		}
-		if onError > ran {
-			r.failf("job %d: OnError called %d times for %d runs", id, onError, ran)
-		}
 		onErrors += uint64(onError)
-		if onError > 0 {
-			r.checkOnError(id, j)
-		} else if ran == 1 && (j.kind == jobError || j.kind == jobPanic || j.kind == jobGoexit) {
-			r.failf("job %d (kind %d) ran and failed but OnError was not called", id, j.kind)
-		}
 		if dropped == 1 {
 			err := *j.dropErr.Load()
 			var de *workpool.DropError
 			switch {
 			case !errors.As(err, &de):
 				r.failf("job %d dropped with %T (%v); want a *DropError", id, err, err)
-			case de.Reason == workpool.ReasonEvicted && errors.Is(err, workpool.ErrQueueFull) && r.cfg.policy == workpool.DropOldest:
-			case de.Reason == workpool.ReasonClosed && errors.Is(err, workpool.ErrClosed):
 			case (de.Reason == workpool.ReasonShutdown || de.Reason == workpool.ReasonCanceled) &&
 				(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)):
 				deadlineDrops++
+			case ran > 0:
+				// It waited for a retry: only a hard stop drops it.
+				r.failf("job %d dropped after %d attempts with %v (reason %v); want a hard stop's", id, ran, err, de.Reason)
+			case de.Reason == workpool.ReasonEvicted && errors.Is(err, workpool.ErrQueueFull) && r.cfg.policy == workpool.DropOldest:
+			case de.Reason == workpool.ReasonClosed && errors.Is(err, workpool.ErrClosed):
 			default:
 				r.failf("job %d dropped with %v (reason %v)", id, err, de.Reason)
 			}
@@ -597,14 +816,21 @@ func (r *fuzzRun) check(t *testing.T) {
 	}
 	want.Failed = onErrors
 	want.Rejected = rejected[0] + rejected[1] + rejected[2]
-	if got := r.pool.Stats(); got != want {
+	// Each attempt ended its job or scheduled a retry, and each job that
+	// ran and was then dropped had a retry scheduled that never ran.
+	want.Retries = attempts - want.Completed
+	got := r.pool.Stats()
+	if sizes := r.sizes.Load() | 1<<r.cfg.workers; got.Workers >= 1 && got.Workers <= 8 && sizes&(1<<got.Workers) != 0 {
+		want.Workers = got.Workers // the initial size, or one Resize returned nil for
+	}
+	if got != want {
 		r.failf("Stats at rest = %+v;\n want %+v", got, want)
 	}
-	if got := r.maxActive.Load(); int(got) > r.cfg.workers {
-		r.failf("%d handlers ran at once; workers %d", got, r.cfg.workers)
+	if got := r.maxActive.Load(); got > r.maxWorkers.Load() {
+		r.failf("%d handlers ran at once; workers %d at most", got, r.maxWorkers.Load())
 	}
 	if r.metrics != nil {
-		r.metrics.check(r, want, rejected)
+		r.metrics.check(r, want, rejected, attempts, panics)
 	}
 	r.checkShutdowns(deadlineDrops)
 
@@ -621,14 +847,104 @@ func (r *fuzzRun) check(t *testing.T) {
 	}
 }
 
-// checkOnError checks the error OnError got for a job of the given kind.
-func (r *fuzzRun) checkOnError(id int, j *jobRecord) {
-	err := *j.errorErr.Load()
+// checkJob checks an accepted job's attempts against its plan and the retry
+// policy, and that it ended exactly once: by its last attempt, or handed
+// to OnDrop, never both, never neither. It reports whether the job ended by
+// an attempt (and so counts in Completed). Without a retry policy a job has
+// one attempt at most. The handler checked that the attempts were numbered
+// 1, 2, 3... and that none ran after OnDrop or OnError.
+func (r *fuzzRun) checkJob(id int, j *jobRecord) bool {
+	ran, dropped, onError := j.attempts.Load(), j.dropped.Load(), j.onError.Load()
+	// A hard stop ends a failing job at once, whatever its attempts left.
+	hard := r.cancelled.Load() || r.stopErr != nil
+	last := j.job.kindAt(ran)
+	for a := int32(1); a < ran; a++ {
+		if kind := j.job.kindAt(a); !r.mayRetry(kind) {
+			r.failf("job %d (%+v): attempt %d of kind %d ends the job, but %d attempts ran", id, j.job, a, kind, ran)
+			break
+		}
+	}
+	switch {
+	case dropped > 1:
+		r.failf("job %d: dropped %d times (after %d attempts)", id, dropped, ran)
+	case dropped == 1:
+		if onError != 0 {
+			r.failf("job %d: dropped after %d attempts, and OnError called %d times too", id, ran, onError)
+		}
+		if ran > 0 && !(r.mayRetry(last) && ran < r.cfg.maxAttempts() && hard) {
+			r.failf("job %d (%+v): dropped after attempt %d of kind %d; want a retryable failure with attempts left, then a hard stop (hard stop: %v)",
+				id, j.job, ran, last, hard)
+		}
+		if at := j.dropAt.Load(); at != ran {
+			r.failf("job %d: dropped after attempt %d, but %d attempts ran", id, at, ran)
+		}
+		return false
+	case ran == 0:
+		r.failf("job %d (%+v) accepted: neither ran nor dropped", id, j.job)
+		return false
+	}
+	if !(r.mayEnd(last) || ran == r.cfg.maxAttempts() || hard) {
+		r.failf("job %d (%+v): attempt %d of kind %d was its last, with attempts left and no hard stop", id, j.job, ran, last)
+	}
+	switch {
+	case onError > 1:
+		r.failf("job %d: OnError called %d times", id, onError)
+	case onError == 1:
+		if at := j.errorAt.Load(); at != ran {
+			r.failf("job %d: OnError called after attempt %d; its last was %d", id, at, ran)
+		}
+		r.checkOnError(id, last, *j.errorErr.Load())
+	case last == jobError || last == jobPanic || last == jobGoexit || last == jobBlock || last == jobPermanent:
+		r.failf("job %d (kind %d) ran and failed but OnError was not called", id, last)
+	}
+	return true
+}
+
+// mayRetry reports whether an attempt of kind k may fail in a way the retry
+// policy retries (if the job has attempts left and the pool did not stop
+// hard).
+func (r *fuzzRun) mayRetry(k jobKind) bool {
+	switch k {
+	case jobError, jobGoexit, jobBlock:
+		return true
+	case jobPanic:
+		return r.cfg.retry.RetryPanics
+	case jobOK:
+		// On the real clock it may run past the job timeout; its child's
+		// Submit may evict a job whose OnDrop ends the handler.
+		return r.cfg.jobTimeout && r.cfg.realTime ||
+			r.cfg.children && r.cfg.hookGoexit && r.cfg.policy == workpool.DropOldest
+	case jobIgnore:
+		return r.cfg.jobTimeout && r.cfg.realTime // on the virtual clock it ends in time
+	case jobHold:
+		return r.cfg.jobTimeout
+	}
+	return false // jobPermanent
+}
+
+// mayEnd reports whether an attempt of kind k may end its job while it has
+// attempts left and the pool runs.
+func (r *fuzzRun) mayEnd(k jobKind) bool {
+	switch k {
+	case jobOK, jobIgnore, jobHold, jobPermanent:
+		return true
+	case jobPanic:
+		return !r.cfg.retry.RetryPanics
+	}
+	return false // jobError, jobGoexit, jobBlock
+}
+
+// checkOnError checks the error OnError got for a job whose last attempt
+// was of the given kind.
+func (r *fuzzRun) checkOnError(id int, kind jobKind, err error) {
 	var pe *workpool.PanicError
 	ok := false
-	switch j.kind {
+	switch kind {
 	case jobError:
 		ok = err == errFuzz
+	case jobPermanent:
+		var perm *workpool.PermanentError
+		ok = errors.As(err, &perm) && perm.Err == errFuzz && workpool.IsPermanent(err)
 	case jobPanic:
 		ok = errors.As(err, &pe) && pe.Value == fmt.Sprintf("fuzz job %d", id)
 	case jobGoexit:
@@ -643,7 +959,7 @@ func (r *fuzzRun) checkOnError(id int, j *jobRecord) {
 		ok = err == workpool.ErrJobTimeout && r.cfg.jobTimeout
 	}
 	if !ok {
-		r.failf("job %d (kind %d): OnError got %v", id, j.kind, err)
+		r.failf("job %d (kind %d): OnError got %v", id, kind, err)
 	}
 }
 
@@ -675,22 +991,31 @@ func (r *fuzzRun) checkShutdowns(deadlineDrops uint64) {
 }
 
 // countingMetrics counts every event, to check the Metrics calls against
-// Stats.
+// Stats. It implements workpool.RetryMetrics too.
 type countingMetrics struct {
 	submitted atomic.Uint64
 	rejected  [8]atomic.Uint64
 	dropped   [8]atomic.Uint64
 	started   atomic.Uint64
 	finished  [8]atomic.Uint64
+	retried   atomic.Uint64
+	ended     atomic.Uint64 // RetryEnded
 }
+
+var _ workpool.RetryMetrics = (*countingMetrics)(nil)
 
 func (m *countingMetrics) JobSubmitted()                                   { m.submitted.Add(1) }
 func (m *countingMetrics) JobRejected(r workpool.DropReason)               { m.rejected[r%8].Add(1) }
 func (m *countingMetrics) JobDropped(r workpool.DropReason)                { m.dropped[r%8].Add(1) }
 func (m *countingMetrics) JobStarted(time.Duration)                        { m.started.Add(1) }
 func (m *countingMetrics) JobFinished(_ time.Duration, o workpool.Outcome) { m.finished[o%8].Add(1) }
+func (m *countingMetrics) JobRetried(time.Duration)                        { m.retried.Add(1) }
+func (m *countingMetrics) RetryEnded()                                     { m.ended.Add(1) }
 
-func (m *countingMetrics) check(r *fuzzRun, want workpool.Stats, rejected [3]uint64) {
+// check compares the counts with the run's: every attempt (attempts in all,
+// panics of them) starts and finishes once; each retry scheduled ends once,
+// by its attempt starting or its job being dropped.
+func (m *countingMetrics) check(r *fuzzRun, want workpool.Stats, rejected [3]uint64, attempts, panics uint64) {
 	sum := func(a *[8]atomic.Uint64) (n uint64) {
 		for i := range a {
 			n += a[i].Load()
@@ -703,14 +1028,17 @@ func (m *countingMetrics) check(r *fuzzRun, want workpool.Stats, rejected [3]uin
 	if got := sum(&m.dropped); got != want.Dropped {
 		r.failf("metrics: JobDropped %d; want %d", got, want.Dropped)
 	}
-	if got := m.started.Load(); got != want.Completed {
-		r.failf("metrics: JobStarted %d; want %d", got, want.Completed)
+	if got := m.started.Load(); got != attempts {
+		r.failf("metrics: JobStarted %d; want %d", got, attempts)
 	}
-	if got := sum(&m.finished); got != want.Completed {
-		r.failf("metrics: JobFinished %d; want %d", got, want.Completed)
+	if got := sum(&m.finished); got != attempts {
+		r.failf("metrics: JobFinished %d; want %d", got, attempts)
 	}
-	if got := m.finished[workpool.OutcomePanic].Load(); got != want.Panicked {
-		r.failf("metrics: panic outcomes %d; want %d", got, want.Panicked)
+	if got := m.finished[workpool.OutcomePanic].Load(); got != panics {
+		r.failf("metrics: panic outcomes %d; want %d", got, panics)
+	}
+	if got, ended := m.retried.Load(), m.ended.Load(); got != want.Retries || ended != want.Retries {
+		r.failf("metrics: JobRetried %d, RetryEnded %d; want Retries %d", got, ended, want.Retries)
 	}
 	if got := m.finished[workpool.OutcomeSuccess].Load(); got != want.Completed-want.Failed {
 		r.failf("metrics: success outcomes %d; want %d", got, want.Completed-want.Failed)

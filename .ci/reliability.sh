@@ -3,7 +3,8 @@
 # tests (which already replay the FuzzPool seed corpus and run the stress and
 # soak tests scaled for -race):
 #   1. the stress and soak tests at full size without the race detector
-#      (1e6 and 1e7 jobs, a few seconds);
+#      (1e6, 5e5 with retries and a Resize storm, and 1e7 jobs, a few
+#      seconds);
 #   2. the FuzzPool fuzzer for a million executions (FUZZTIME, default
 #      1000000x; Go's -fuzztime takes a count with an x, or a duration),
 #      with the number of executions printed.
@@ -21,7 +22,7 @@ step() { printf '\n== %s\n' "$*"; }
 step "stress and soak at full size (no -race)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-if ! go test -run '^(TestStress|TestSoak)$' -count=1 -v . >"$log" 2>&1; then
+if ! go test -run '^(TestStress|TestStressRetryResize|TestSoak)$' -count=1 -v . >"$log" 2>&1; then
 	cat "$log"; exit 1
 fi
 grep -E '^\s+(stress|soak)_test.go|^--- |^ok' "$log"
