@@ -37,7 +37,8 @@ type RetryMetrics interface {
 	// attempt's JobFinished comes first.
 	JobRetried(delay time.Duration)
 	// RetryEnded is called when a job stops waiting for its retry: its next
-	// attempt is about to start, or it is dropped (JobDropped follows).
+	// attempt is about to start, or it is dropped (its JobDropped may come
+	// just before or just after).
 	RetryEnded()
 }
 

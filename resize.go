@@ -70,15 +70,27 @@ func (p *Pool[T]) grow(n int) {
 	p.crew.Store(&next)
 }
 
+// pastSize reports whether w may have to retire: Resize shrank the pool past
+// it, and intake has not closed (see retire).
+func (p *Pool[T]) pastSize(w *worker) bool {
+	return int64(w.idx) >= p.size.Load() && !p.q.shutting()
+}
+
 // retire reports whether worker w must exit because the pool shrank past it.
 // If so it publishes w's last job, then marks w stopped under mu, so that a
 // Resize growing the pool again starts a new goroutine for it; the calling
 // goroutine must not touch w after that. A retiring worker that took a
 // wake-up meant for a job passes it on.
+//
+// Once intake is closed no worker retires: it leaves as the others do, when
+// no job can appear any more. Otherwise a worker that just scheduled a retry
+// could retire after the staying workers, who saw nothing waiting, had
+// exited, and the retry would have no worker (TestResizeRetireKeepsRetry).
 func (p *Pool[T]) retire(w *worker) bool {
 	w.idle()
+	w.fresh = false // lastEnd would be stale for a goroutine started later (TestResizeGrowBackFreshStart)
 	p.mu.Lock()
-	if w.idx < int(p.size.Load()) {
+	if w.idx < int(p.size.Load()) || p.state == stateClosed {
 		p.mu.Unlock()
 		return false
 	}

@@ -109,10 +109,14 @@ func (r RetryPolicy) validate() []error {
 
 // backoff returns the wait after failed attempt n (1 for the first).
 func (r RetryPolicy) backoff(n int) time.Duration {
-	d := float64(r.InitialBackoff) * math.Pow(r.Multiplier, float64(n-1))
-	d = min(d, float64(r.MaxBackoff))
+	d := min(float64(r.InitialBackoff)*math.Pow(r.Multiplier, float64(n-1)), float64(r.MaxBackoff))
 	if r.Jitter > 0 {
 		d -= d * r.Jitter * rand.Float64()
+	}
+	// float64 of a MaxBackoff near MaxInt64 rounds up to 2^63, which would
+	// overflow to a negative Duration: convert only what is below the cap.
+	if d >= float64(r.MaxBackoff) {
+		return r.MaxBackoff
 	}
 	return time.Duration(d)
 }
@@ -342,6 +346,9 @@ func (p *Pool[T]) dropWaiting(list []*retryEntry[T]) {
 			rest := list[i+1:]
 			go func() {
 				p.dropWaiting(rest)
+				// The abort that called us would have drained the queue
+				// next (TestRetryDropGoexitStillDrains).
+				p.drain(p.abortReason, p.abortErr)
 				p.signal()
 			}()
 		}

@@ -93,6 +93,7 @@ func (w *worker) snapshot() (started, finished, failed, panicked uint64) {
 // hard, or when Resize shrank the pool past this worker.
 func (p *Pool[T]) work(w *worker) {
 	exited, retired := false, false
+	w.fresh = false // no previous job on this goroutine: its end may be long past
 	defer func() {
 		if retired {
 			return // retire did the bookkeeping; w may already serve another goroutine
@@ -110,7 +111,7 @@ func (p *Pool[T]) work(w *worker) {
 		}
 	}()
 	for {
-		if int64(w.idx) >= p.size.Load() && p.retire(w) {
+		if p.pastSize(w) && p.retire(w) {
 			retired = true
 			return
 		}
@@ -209,7 +210,7 @@ func (p *Pool[T]) park(w *worker) bool {
 	// of us sees the other.
 	p.sleepers.Add(1)
 	w.counts.polledTail()
-	if (p.workAvailable() || int64(w.idx) >= p.size.Load()) && p.claimSleeper() {
+	if (p.workAvailable() || p.pastSize(w)) && p.claimSleeper() {
 		return true
 	}
 	w.counts.parked()
