@@ -92,11 +92,19 @@ func StartCluster(n int, opts ClusterOptions) (*Cluster, error) {
 		c.Shutdown()
 		return nil, err
 	}
-	c.mu.Lock()
-	var errs []error
-	for i := range c.members {
-		errs = append(errs, c.startLocked(i))
+	// All at once, so that the first election of the JetStream meta group
+	// finds every server up.
+	servers, errs := make([]*server.Server, n), make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { servers[i], errs[i] = c.launch(i) })
 	}
+	wg.Wait()
+	c.mu.Lock()
+	for i, ns := range servers {
+		c.members[i].ns = ns
+	}
+	c.wireLocked()
 	c.mu.Unlock()
 	if err := errors.Join(errs...); err != nil {
 		c.Shutdown()
@@ -195,12 +203,35 @@ func (c *Cluster) Kill(i int) error {
 	return nil
 }
 
-// Restart starts server i again after [Cluster.Kill], on its store
-// directory and behind its client URL and route addresses, and returns once
-// it accepts connections and has caught up with the JetStream meta group
-// (which needs a majority of the servers running). It returns an error if
-// i is out of range, the server is running, or it does not become ready
-// within ReadyTimeout.
+// Stop shuts server i down gracefully, as a rolling restart does: it hands
+// the leadership of its streams and consumers to other servers first, then
+// closes its connections. It returns an error if i is out of range or the
+// server is not running.
+func (c *Cluster) Stop(i int) error {
+	c.mu.Lock()
+	if err := c.checkLocked(i, true); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	ns := c.members[i].ns
+	c.mu.Unlock()
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	c.mu.Lock()
+	if c.members[i].ns == ns { // not already killed, or killed and restarted
+		c.members[i].ns = nil
+		c.wireLocked()
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// Restart starts server i again after [Cluster.Kill] or [Cluster.Stop], on
+// its store directory and behind its client URL and route addresses, and
+// returns once it accepts connections and has caught up with the JetStream
+// meta group (which needs a majority of the servers running). It returns an
+// error if i is out of range, the server is running, or it does not become
+// ready within ReadyTimeout.
 func (c *Cluster) Restart(i int) error {
 	c.mu.Lock()
 	err := c.checkLocked(i, false)
@@ -310,27 +341,37 @@ func (c *Cluster) checkLocked(i int, running bool) error {
 	case running && c.members[i].ns == nil:
 		return fmt.Errorf("embedded: server %d (%s) is not running", i, c.members[i].name)
 	case !running && c.members[i].ns != nil:
-		return fmt.Errorf("embedded: server %d (%s) is running; Kill it first", i, c.members[i].name)
+		return fmt.Errorf("embedded: server %d (%s) is running; Kill or Stop it first", i, c.members[i].name)
 	}
 	return nil
 }
 
-// startLocked starts server i and waits until it accepts connections.
+// startLocked starts server i and opens its gates.
 func (c *Cluster) startLocked(i int) error {
+	ns, err := c.launch(i)
+	if err != nil {
+		return err
+	}
+	c.members[i].ns = ns
+	c.wireLocked()
+	return nil
+}
+
+// launch starts server i and waits until it accepts connections. It reads
+// only what never changes after build, so it needs no lock.
+func (c *Cluster) launch(i int) (*server.Server, error) {
 	m := c.members[i]
 	ns, err := server.NewServer(c.memberOptions(i))
 	if err != nil {
-		return fmt.Errorf("embedded: %s: %w", m.name, err)
+		return nil, fmt.Errorf("embedded: %s: %w", m.name, err)
 	}
 	ns.Start()
 	if !ns.ReadyForConnections(c.opts.ReadyTimeout) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
-		return fmt.Errorf("embedded: %s not ready for connections within %v", m.name, c.opts.ReadyTimeout)
+		return nil, fmt.Errorf("embedded: %s not ready for connections within %v", m.name, c.opts.ReadyTimeout)
 	}
-	m.ns = ns
-	c.wireLocked()
-	return nil
+	return ns, nil
 }
 
 // memberOptions is server i's configuration. Its own listeners take free

@@ -182,6 +182,21 @@ func TestClusterOfThreeSurvivesKilledLeader(t *testing.T) {
 		}
 		return len(info.Cluster.Replicas) == 2
 	})
+	// A graceful stop hands the leadership over; the stream goes on.
+	leader, _ := c.StreamLeader("R3")
+	stopped := time.Now()
+	if err := c.Stop(leader); err != nil {
+		t.Fatalf("Stop(%d): %v", leader, err)
+	}
+	eventually(t, 20*time.Second, "a new stream leader after Stop", func() bool {
+		i, ok := c.StreamLeader("R3")
+		return ok && i != leader
+	})
+	t.Logf("new stream leader %v after Stop", time.Since(stopped).Round(time.Millisecond))
+	if err := c.Restart(leader); err != nil {
+		t.Fatalf("Restart(%d) after Stop: %v", leader, err)
+	}
+
 	// It found the stream in its own store, where it kept it.
 	if _, err := os.Stat(filepath.Join(c.StoreDir(first), "jetstream", "$G", "streams", "R3")); err != nil {
 		t.Errorf("restarted server's store: %v", err)
