@@ -92,19 +92,11 @@ func StartCluster(n int, opts ClusterOptions) (*Cluster, error) {
 		c.Shutdown()
 		return nil, err
 	}
-	// All at once, so that the first election of the JetStream meta group
-	// finds every server up.
-	servers, errs := make([]*server.Server, n), make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { servers[i], errs[i] = c.launch(i) })
-	}
-	wg.Wait()
 	c.mu.Lock()
-	for i, ns := range servers {
-		c.members[i].ns = ns
+	var errs []error
+	for i := range c.members {
+		errs = append(errs, c.startLocked(i))
 	}
-	c.wireLocked()
 	c.mu.Unlock()
 	if err := errors.Join(errs...); err != nil {
 		c.Shutdown()
