@@ -23,11 +23,14 @@ for dir in . ../examples/distributed; do
 	)
 done
 
-# TestClusterLeaderLoss kills a three-server cluster's stream leader and
-# restarts two servers while 5,000 jobs run; it is skipped by the step above
-# unless NATSQ_CLUSTER_TEST is set. One run takes 19-27s on two cores, most
-# of it nats-server's own election timeout (4-9s after a crash) and cluster
-# formation, so three runs fit the step's budget of about 90s; it keeps
-# -race, whose build the step above has cached. -timeout bounds the step.
-step "cluster test: TestClusterLeaderLoss, 3 runs"
-NATSQ_CLUSTER_TEST=1 go test -race -run '^TestClusterLeaderLoss$' -count=3 -timeout 120s .
+# TestClusterLeaderLoss crashes a three-server cluster's stream leader and
+# restarts a second server while 5,000 jobs run; the step above skips it
+# (NATSQ_CLUSTER_TEST unset). One run takes 17-35s on two idle cores, most of
+# it nats-server's own timeouts: 4-9s before followers elect a new leader
+# after a crash, and up to 7s for a new cluster's first election. Five runs
+# take about two minutes and three up to about 90s, over this step's budget
+# of 90s with the build, so it runs twice; -race stays on because the step
+# above has built nats-server with it and no step builds it without.
+# -timeout guards against a hang. Five in a row pass locally: see README.
+step "cluster test: TestClusterLeaderLoss, 2 runs"
+NATSQ_CLUSTER_TEST=1 go test -race -run '^TestClusterLeaderLoss$' -count=2 -timeout 120s .
