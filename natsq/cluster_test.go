@@ -145,9 +145,14 @@ func TestClusterLeaderLoss(t *testing.T) {
 	t.Logf("restarted %s in %v", cl.Name(first), time.Since(restarting).Round(time.Millisecond))
 
 	// A second server is restarted, three fifths of the way, as a rolling
-	// deploy does: stopped gracefully, handing over what it leads. It is a
-	// follower of the stream, and may lead the consumer.
+	// deploy does: once every replica has caught up, stopped gracefully,
+	// handing over what it leads. It is a follower of the stream, and may
+	// lead the consumer.
 	l.waitFor(t, 3*n/5, 60*time.Second)
+	eventually(t, 30*time.Second, "every replica of stream and consumer current", func() bool {
+		ok, _ := health(js)
+		return ok
+	})
 	leader, consLeader := leaderOf(t, js, cl, ""), leaderOf(t, js, cl, "workers")
 	second := (first + 1) % cl.Size()
 	if second == leader {
@@ -165,7 +170,8 @@ func TestClusterLeaderLoss(t *testing.T) {
 
 	wg.Wait()
 	if pubCtx.Err() != nil {
-		t.Fatalf("producers gave up: %v", pubCtx.Err())
+		_, state := health(js)
+		t.Fatalf("producers gave up: %v; %d of %d published, %d completed; %s", pubCtx.Err(), count(&acked), n, l.total.Load(), state)
 	}
 	var ids []string
 	acked.Range(func(k, _ any) bool { ids = append(ids, k.(string)); return true })
@@ -186,7 +192,7 @@ func TestClusterLeaderLoss(t *testing.T) {
 	repeats := l.total.Load() - n
 	bound := disruptions*fleet + retried.Load()
 	longest, at := pause.longest()
-	t.Logf("%d jobs, %d repeats (bound %d); Enqueue retried %d times by the producers, %d publish attempts retried inside Enqueue; longest pause between completions %v, %v after the kill; whole test %v",
+	t.Logf("%d jobs, %d repeats (bound %d); Enqueue retried %d times by the producers, %d publish attempts retried inside Enqueue; longest pause between completions %v, starting %v after the kill; whole test %v",
 		n, repeats, bound, retried.Load(), inside.Load(), longest.Round(time.Millisecond), at.Sub(killed).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	for i, c := range cs {
 		s := c.Stats()
@@ -237,6 +243,56 @@ func leaderOf(t *testing.T, js jetstream.JetStream, cl *embedded.Cluster, consum
 		return ok
 	})
 	return leader
+}
+
+// health reports whether the JOBS stream and its consumer have a leader and
+// two current replicas, and describes their state.
+func health(js jetstream.JetStream) (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var cis [2]*jetstream.ClusterInfo
+	st, err := js.Stream(ctx, "JOBS")
+	if err != nil {
+		return false, "stream: " + err.Error()
+	}
+	si, err := st.Info(ctx)
+	if err != nil {
+		return false, "stream info: " + err.Error()
+	}
+	cons, err := js.Consumer(ctx, "JOBS", "workers")
+	if err != nil {
+		return false, "consumer: " + err.Error()
+	}
+	ci, err := cons.Info(ctx)
+	if err != nil {
+		return false, "consumer info: " + err.Error()
+	}
+	cis[0], cis[1] = si.Cluster, ci.Cluster
+	ok, state := true, ""
+	for i, c := range cis {
+		state += [2]string{"stream", "; consumer"}[i]
+		if c == nil || c.Leader == "" {
+			ok, state = false, state+" without a leader"
+			continue
+		}
+		state += " led by " + c.Leader
+		current := 0
+		for _, r := range c.Replicas {
+			state += fmt.Sprintf(", %s current %v lag %d", r.Name, r.Current, r.Lag)
+			if r.Current && !r.Offline {
+				current++
+			}
+		}
+		ok = ok && current == 2
+	}
+	return ok, state
+}
+
+// count returns the number of keys in m.
+func count(m *sync.Map) int {
+	k := 0
+	m.Range(func(_, _ any) bool { k++; return true })
+	return k
 }
 
 // waitFor waits until at least k completions, repeats included.
