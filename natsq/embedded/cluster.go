@@ -70,7 +70,8 @@ type member struct {
 // leader that every server follows. n must be odd: a JetStream cluster
 // keeps working while a majority of its servers run, so an even number of
 // servers survives no more failures than one server less. n = 1 is a
-// cluster of one, which survives none.
+// cluster of one, which survives none; it runs JetStream standalone, since
+// JetStream refuses to run clustered without routes.
 func StartCluster(n int, opts ClusterOptions) (*Cluster, error) {
 	switch {
 	case n < 1:

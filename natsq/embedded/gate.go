@@ -81,7 +81,10 @@ func (g *gate) accept() {
 			return
 		}
 		if err != nil {
-			continue // a failed accept (out of descriptors, say): try the next
+			// A failed accept (out of descriptors, say): try again soon,
+			// without spinning.
+			time.Sleep(10 * time.Millisecond)
+			continue
 		}
 		g.mu.Lock()
 		target, gen := g.target, g.gen
