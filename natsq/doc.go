@@ -68,6 +68,6 @@
 // adapter registered on a Registerer of your choice.
 //
 // All exported methods are safe for concurrent use. The sub-package
-// natsq/embedded runs a JetStream server inside the process for tests and
-// single-machine setups.
+// natsq/embedded runs JetStream servers inside the process, one or a
+// cluster, for tests and single-machine setups.
 package natsq

@@ -6,7 +6,13 @@
 // serves Prometheus metrics on -metrics while it runs and prints them at the
 // end.
 //
+// With -cluster 3 it starts three embedded servers instead and a stream with
+// three replicas; with -kill-leader it also crashes the stream's leader a
+// third of the way through, and reports that every job ran all the same and
+// how many ran more than once (delivery is at least once).
+//
 //	go run . -jobs 2000
+//	go run . -cluster 3 -kill-leader
 //	go run . -nats nats://127.0.0.1:4222 -metrics 127.0.0.1:9464
 package main
 
@@ -46,6 +52,8 @@ type Job struct {
 // config is what the flags set.
 type config struct {
 	natsURL  string // "" starts an embedded server
+	cluster  int    // embedded servers in a cluster; 0 for one plain server
+	kill     bool   // crash the stream leader a third of the way
 	jobs     int
 	workers  int
 	flaky    int // every flaky-th job fails its first attempt; 0 for none
@@ -85,6 +93,8 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.natsURL, "nats", "", "NATS URL to connect to; empty starts an embedded JetStream server")
+	fs.IntVar(&cfg.cluster, "cluster", 0, "start this many embedded servers as a cluster (an odd number, at least 3), the stream with 3 replicas; 0: one server")
+	fs.BoolVar(&cfg.kill, "kill-leader", false, "with -cluster: crash the stream's leader a third of the way through")
 	fs.IntVar(&cfg.jobs, "jobs", 1000, "jobs to enqueue (at least 1)")
 	fs.IntVar(&cfg.workers, "workers", 4, "workers per replica (at least 1)")
 	fs.IntVar(&cfg.flaky, "flaky", 10, "every n-th job fails its first attempt (0: none)")
@@ -116,6 +126,15 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 	if cfg.deadline <= 0 {
 		bad("-deadline must be positive, got %v", cfg.deadline)
 	}
+	switch {
+	case cfg.cluster != 0 && (cfg.cluster < 3 || cfg.cluster%2 == 0):
+		bad("-cluster must be 0 (one server) or an odd number of at least 3, got %d: a stream with 3 replicas needs 3 servers, and an even number survives no more losses than one less", cfg.cluster)
+	case cfg.cluster > 0 && cfg.natsURL != "":
+		bad("-cluster starts embedded servers; it cannot be combined with -nats %s", cfg.natsURL)
+	}
+	if cfg.kill && cfg.cluster == 0 {
+		bad("-kill-leader needs -cluster 3 (or more): with one server, losing it stops the queue")
+	}
 	err := errors.Join(errs...)
 	if err != nil {
 		fmt.Fprintln(errOut, err)
@@ -128,16 +147,11 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 func run(ctx context.Context, cfg config, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.deadline)
 	defer cancel()
-	url := cfg.natsURL
-	if url == "" {
-		srv, err := embedded.Start(embedded.Options{})
-		if err != nil {
-			return err
-		}
-		defer srv.Shutdown()
-		url = srv.ClientURL()
-		fmt.Fprintf(out, "embedded JetStream server at %s\n", url)
+	url, cl, stopServers, err := startServers(cfg, out)
+	if err != nil {
+		return err
 	}
+	defer stopServers()
 	reg := prometheus.NewRegistry()
 	if cfg.metrics != "" {
 		stopMetrics, err := serveMetrics(cfg.metrics, reg, out)
@@ -150,6 +164,9 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	qcfg := natsq.QueueConfig{
 		Stream: "WORKPOOL_DEMO", Subjects: []string{"workpool.demo.>"}, Consumer: "demo-workers",
 		AckWait: 5 * time.Second, MaxDeliver: 5, MaxAckPending: 256,
+	}
+	if cl != nil {
+		qcfg.Replicas = 3
 	}
 	led := newLedger(cfg.jobs)
 	handler := func(ctx context.Context, m natsq.Message[Job]) error {
@@ -168,7 +185,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	// Two replicas: each its own connection, pool and metrics.
 	var replicas []*natsq.Consumer[Job]
 	for _, name := range []string{"a", "b"} {
-		nc, err := nats.Connect(url, nats.Name("replica-"+name), nats.MaxReconnects(-1))
+		nc, err := nats.Connect(url, nats.Name("replica-"+name), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 		if err != nil {
 			return err
 		}
@@ -197,7 +214,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	}
 
 	// The producer: its own connection, as if on another machine.
-	nc, err := nats.Connect(url, nats.Name("producer"))
+	nc, err := nats.Connect(url, nats.Name("producer"), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		return err
 	}
@@ -236,7 +253,16 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	for i := range items {
 		items[i] = natsq.Item[Job]{ID: fmt.Sprintf("%s-thumb-%d", runID, i), Value: Job{ID: i, Flaky: cfg.flaky > 0 && i%cfg.flaky == 0}}
 	}
-	err = p.EnqueueAll(ctx, items)
+	killed := make(chan string, 1) // the report's line on the server it stopped
+	if cfg.kill {
+		go func() { killed <- killLeader(ctx, js, cl, qcfg.Stream, led, cfg.jobs) }()
+	}
+	// A failed batch is published again: its stored items are dropped as
+	// duplicates of their IDs.
+	retries := 0
+	for err = p.EnqueueAll(ctx, items); err != nil && ctx.Err() == nil; err = p.EnqueueAll(ctx, items) {
+		retries++
+	}
 	if err == nil {
 		select {
 		case <-led.all:
@@ -250,7 +276,86 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err := errors.Join(append(runErrs, err)...); err != nil {
 		return err
 	}
+	if cfg.kill {
+		fmt.Fprintln(out, <-killed)
+	}
+	if retries > 0 {
+		fmt.Fprintf(out, "the batch of jobs was published %d more times (stored jobs dropped as duplicates)\n", retries)
+	}
 	return report(out, cfg, replicas, led, elapsed, reg)
+}
+
+// startServers starts what cfg asks for, one embedded server or a cluster,
+// and returns the URL to connect to, the cluster (nil unless -cluster) and
+// a function that stops them; with -nats it starts nothing.
+func startServers(cfg config, out io.Writer) (string, *embedded.Cluster, func(), error) {
+	switch {
+	case cfg.natsURL != "":
+		return cfg.natsURL, nil, func() {}, nil
+	case cfg.cluster > 0:
+		cl, err := embedded.StartCluster(cfg.cluster, embedded.ClusterOptions{})
+		if err != nil {
+			return "", nil, nil, err
+		}
+		urls := cl.ClientURLs()
+		fmt.Fprintf(out, "embedded JetStream cluster of %d servers at %s\n", cl.Size(), strings.Join(urls, " "))
+		return strings.Join(urls, ","), cl, cl.Shutdown, nil
+	}
+	srv, err := embedded.Start(embedded.Options{})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	fmt.Fprintf(out, "embedded JetStream server at %s\n", srv.ClientURL())
+	return srv.ClientURL(), nil, srv.Shutdown, nil
+}
+
+// killLeader waits until a third of the jobs are done, crashes the stream's
+// leader, waits for the others to elect a new one, and returns a line for
+// the report.
+func killLeader(ctx context.Context, js jetstream.JetStream, cl *embedded.Cluster, stream string, led *ledger, jobs int) string {
+	select {
+	case <-led.third:
+	case <-ctx.Done():
+		return "no server stopped: " + ctx.Err().Error()
+	}
+	leader, err := streamLeader(ctx, js, stream, "")
+	if err != nil {
+		return "no server stopped: " + err.Error()
+	}
+	i, _ := cl.Index(leader)
+	done := led.completed()
+	killed := time.Now()
+	if err := cl.Kill(i); err != nil {
+		return "no server stopped: " + err.Error()
+	}
+	next, err := streamLeader(ctx, js, stream, leader)
+	if err != nil {
+		return fmt.Sprintf("stopped %s, the stream leader, abruptly after %d of %d jobs; no new leader: %v", leader, done, jobs, err)
+	}
+	return fmt.Sprintf("stopped %s, the stream leader, abruptly after %d of %d jobs; %s leads since %v later",
+		leader, done, jobs, next, time.Since(killed).Round(time.Millisecond))
+}
+
+// streamLeader polls the stream's info until it names a leader other than
+// not, and returns its name.
+func streamLeader(ctx context.Context, js jetstream.JetStream, stream, not string) (string, error) {
+	for {
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := js.Stream(rctx, stream)
+		if err == nil {
+			var info *jetstream.StreamInfo
+			if info, err = st.Info(rctx); err == nil && info.Cluster != nil && info.Cluster.Leader != "" && info.Cluster.Leader != not {
+				cancel()
+				return info.Cluster.Leader, nil
+			}
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // report prints what happened and fails unless every job completed exactly
@@ -265,6 +370,15 @@ func report(out io.Writer, cfg config, replicas []*natsq.Consumer[Job], led *led
 	}
 	if err := printMetrics(out, reg); err != nil {
 		return err
+	}
+	if cfg.cluster > 0 {
+		// Across a leader's loss delivery is at least once: the jobs in
+		// flight then may run again.
+		if missing > 0 {
+			return fmt.Errorf("%d jobs never completed (%d completed more than once)", missing, dups)
+		}
+		fmt.Fprintf(out, "every job ran (%d jobs); %d ran more than once\n", cfg.jobs, dups)
+		return nil
 	}
 	if missing > 0 || dups > 0 {
 		return fmt.Errorf("%d jobs never completed, %d completed more than once", missing, dups)
@@ -326,14 +440,23 @@ type ledger struct {
 	count []int // guarded by mu
 	left  int   // guarded by mu; jobs not yet completed
 	all   chan struct{}
+	third chan struct{} // closed when a third of the jobs completed
 }
 
 func newLedger(n int) *ledger {
-	l := &ledger{count: make([]int, n), left: n, all: make(chan struct{})}
+	l := &ledger{count: make([]int, n), left: n, all: make(chan struct{}), third: make(chan struct{})}
 	if n == 0 {
 		close(l.all)
+		close(l.third)
 	}
 	return l
+}
+
+// completed returns how many jobs completed.
+func (l *ledger) completed() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.count) - l.left
 }
 
 func (l *ledger) done(id int) {
@@ -347,6 +470,9 @@ func (l *ledger) done(id int) {
 		l.left--
 		if l.left == 0 {
 			close(l.all)
+		}
+		if done := len(l.count) - l.left; done == max(len(l.count)/3, 1) {
+			close(l.third)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,30 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRunClusterKillLeader: on three embedded servers, with the stream's
+// leader crashed a third of the way, every job still runs, and the report
+// names the server it stopped and counts the jobs that ran more than once.
+func TestRunClusterKillLeader(t *testing.T) {
+	var out strings.Builder
+	cfg := config{jobs: 300, workers: 2, cluster: 3, kill: true, jobTime: 5 * time.Millisecond, deadline: 90 * time.Second}
+	if err := run(context.Background(), cfg, &out); err != nil {
+		t.Fatalf("run = %v\n%s", err, out.String())
+	}
+	for _, want := range []string{
+		"embedded JetStream cluster of 3 servers at nats://127.0.0.1:",
+		", the stream leader, abruptly after ",
+		"every job ran (300 jobs); ",
+		" ran more than once",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !regexp.MustCompile(`stopped natsq-\d, the stream leader, abruptly after \d+ of 300 jobs; natsq-\d leads since `).MatchString(out.String()) {
+		t.Errorf("output lacks the line on the stopped server and the new leader:\n%s", out.String())
+	}
+}
+
 // TestFlags: bad flag values are errors that name the flag and the value,
 // before anything starts; -h names the program, not go run's temporary
 // binary.
@@ -50,6 +75,13 @@ func TestFlags(t *testing.T) {
 		{[]string{"-deadline", "0s"}, "-deadline must be positive, got 0s"},
 		{[]string{"-jobs", "x"}, `invalid value "x" for flag -jobs`},
 		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"-cluster", "3", "-kill-leader"}, ""},
+		{[]string{"-cluster", "5"}, ""},
+		{[]string{"-cluster", "2"}, "-cluster must be 0 (one server) or an odd number of at least 3, got 2"},
+		{[]string{"-cluster", "1"}, "-cluster must be 0 (one server) or an odd number of at least 3, got 1"},
+		{[]string{"-cluster", "-3"}, "-cluster must be 0 (one server) or an odd number of at least 3, got -3"},
+		{[]string{"-kill-leader"}, "-kill-leader needs -cluster 3 (or more)"},
+		{[]string{"-cluster", "3", "-nats", "nats://h:4222"}, "-cluster starts embedded servers; it cannot be combined with -nats nats://h:4222"},
 	} {
 		var out strings.Builder
 		_, err := parseFlags(tc.args, &out)

@@ -1,11 +1,13 @@
-// Package embedded runs a single-node NATS JetStream server inside the
-// calling process, for tests, development and single-machine setups. It is
-// the only package of natsq that imports nats-server; production code that
-// connects to a real NATS cluster does not need it.
+// Package embedded runs NATS JetStream servers inside the calling process,
+// for tests, development and single-machine setups: one server with
+// [Start], or a cluster of several with [StartCluster], so that tests can
+// lose a server of a replicated stream without Docker. It is the only
+// package of natsq that imports nats-server; production code that connects
+// to a real NATS cluster does not need it.
 //
-// The server listens on a loopback address only and keeps its store in the
-// directory given in [Options.StoreDir], or in a fresh temporary directory
-// that [Server.Shutdown] removes.
+// Servers listen on a loopback address only and keep their stores in the
+// directory given in the options, or in a fresh temporary directory that
+// Shutdown removes.
 package embedded
 
 import (
