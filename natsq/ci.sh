@@ -27,10 +27,10 @@ done
 # restarts a second server while 5,000 jobs run; the step above skips it
 # (NATSQ_CLUSTER_TEST unset). One run takes 17-35s on two idle cores, most of
 # it nats-server's own timeouts: 4-9s before followers elect a new leader
-# after a crash, and up to 7s for a new cluster's first election. Five runs
-# take about two minutes and three up to about 90s, over this step's budget
-# of 90s with the build, so it runs twice; -race stays on because the step
-# above has built nats-server with it and no step builds it without.
-# -timeout guards against a hang. Five in a row pass locally: see README.
-step "cluster test: TestClusterLeaderLoss, 2 runs"
-NATSQ_CLUSTER_TEST=1 go test -race -run '^TestClusterLeaderLoss$' -count=2 -timeout 120s .
+# after a crash, and up to 7s for a new cluster's first election. It runs
+# five times in a row, as the issue asks (about two minutes); -race stays on
+# because the step above has built nats-server with it and no step builds it
+# without. The whole CI stays within its 20 minutes (the fuzzer's share was
+# cut to make room: .ci/reliability.sh).
+step "cluster test: TestClusterLeaderLoss, 5 runs in a row"
+NATSQ_CLUSTER_TEST=1 go test -race -run '^TestClusterLeaderLoss$' -count=5 -failfast -timeout 300s .
