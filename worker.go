@@ -137,7 +137,7 @@ func (p *Pool[T]) work(w *worker) {
 		if p.waiters.Load() > 0 {
 			p.signalRoom()
 		}
-		if !p.startable(w, job) {
+		if (p.limiter.Load() != nil || p.stopping()) && !p.startable(w, job) {
 			break
 		}
 		p.run(w, job, stamp, 1)
