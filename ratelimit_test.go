@@ -95,10 +95,7 @@ func TestSynctestSetRateLimit(t *testing.T) {
 		if err := p.SetRateLimit(10, 1); err != nil {
 			t.Fatal(err)
 		}
-		// The waiting workers take their tokens again under 10/s: jobs 1-3,
-		// due at 1s, 2s and 3s under the old limit, start within three
-		// token intervals of the new one (x/time/rate's Cancel gives back
-		// part of the tokens the old reservations took).
+		// The waiting workers take their tokens again under 10/s.
 		synctest.Wait()
 		time.Sleep(time.Second)
 		if err := p.SetRateLimit(rate.Inf, 0); err != nil {
@@ -116,9 +113,14 @@ func TestSynctestSetRateLimit(t *testing.T) {
 		if len(got) != 7 || got[0] != 0 {
 			t.Fatalf("jobs started at %v; want 7, the first at 0", got)
 		}
+		// Under the old limit they were due at 1s, 2s and 3s; under the
+		// new one all three start before 1s. (Exactly when depends on the
+		// order in which the waiting workers cancel their reservations:
+		// x/time/rate's Cancel gives back only the tokens no later
+		// reservation has counted on; runs saw 625-750ms and 650-850ms.)
 		for _, at := range got[1:4] {
-			if at <= 500*time.Millisecond || at > 800*time.Millisecond {
-				t.Errorf("jobs 1-3 started at %v; want each in (500ms, 800ms]: under the new limit", got[1:4])
+			if at <= 500*time.Millisecond || at >= time.Second {
+				t.Errorf("jobs 1-3 started at %v; want each in (500ms, 1s): under the new limit", got[1:4])
 				break
 			}
 		}
