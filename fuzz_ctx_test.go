@@ -142,8 +142,14 @@ func (f *fuzzCtxs) await(r *fuzzRun, k *keptCtx) {
 		case <-time.After(bound):
 		}
 	} else {
+		// Polled with a growing pause: a context that ends only at a hard
+		// stop may take a minute of virtual time, and polling that at the
+		// first pause cost ten seconds of real time (a fuzz input hung
+		// the fuzzer: testdata/fuzz/FuzzPool/107112b4d4d6aae6).
+		pause := r.times.pause
 		for k.ctx.Err() == nil && time.Now().Before(deadline) {
-			time.Sleep(r.times.pause)
+			time.Sleep(pause)
+			pause = min(2*pause, 10*time.Millisecond)
 		}
 	}
 	if f.check(r, k, "its end") == nil {

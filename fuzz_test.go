@@ -428,11 +428,13 @@ func (r *fuzzRun) waitStopped() string {
 			r.failf("last Shutdown = %v", err)
 		}
 		deadline := time.Now().Add(time.Hour)
+		pause := r.times.pause // grows: polling an hour at the first pause would take real minutes
 		for s := r.pool.Stats(); s.Active != 0 || s.Completed+s.Dropped != s.Submitted; s = r.pool.Stats() {
 			if time.Now().After(deadline) {
 				return fmt.Sprintf("pool not at rest an hour (virtual) after release: %+v", s)
 			}
-			time.Sleep(r.times.pause) // virtual: lets sleeping handlers finish
+			time.Sleep(pause) // virtual: lets sleeping handlers finish
+			pause = min(2*pause, 10*time.Millisecond)
 		}
 		synctest.Wait()
 		return ""
