@@ -172,12 +172,16 @@
 // allocations.
 //
 // Measured side by side with a bare buffered channel read by two goroutines
-// (the benchmarks directory, 2 workers, empty job; medians of one run): with
-// the job timeout off, serial submit costs 0.97× the channel on an Intel
-// Xeon and 1.18× on an AMD EPYC, and from 16 submitters at once 0.65× and
-// 0.92×; with the default 30s job timeout, 1.85× (serial) and 1.99×
-// (parallel) on the AMD EPYC. pond, conc, errgroup and ants cost 2.8× to 13×
-// the channel there. A queued job takes sizeof(T) + 8 bytes.
+// (the benchmarks directory, 2 workers, empty job; medians of one run per
+// machine), the cost depends on the CPU. With the job timeout off, serial
+// submit costs 0.97× the channel on an Intel Xeon, 1.18× on one AMD EPYC
+// VM and 1.87× on a Turin-class one, and from 16 submitters at once 0.65×,
+// 0.92× and 1.28×; with the default 30s job timeout, 1.78× to 2.97×
+// (serial). With a ~1µs job it costs 0.84× to 0.88× the channel on all
+// three, and pond, conc, errgroup and ants cost 2.8× to 15× the channel per
+// empty job. A queued job takes sizeof(T) + 8 bytes. The benchmarks built
+// with -tags workpool_counters also report what the dispatch did per job
+// (see the README).
 //
 // # Examples
 //
