@@ -155,6 +155,14 @@ func IsPermanent(err error) bool {
 
 type attemptKey struct{}
 
+// withAttempt returns ctx carrying attempt for Attempt. Out of line, so that
+// run's frame stays as it was without retries.
+//
+//go:noinline
+func withAttempt(ctx context.Context, attempt int) context.Context {
+	return context.WithValue(ctx, attemptKey{}, attempt)
+}
+
 // Attempt returns which attempt of its job a handler's ctx belongs to: 1 for
 // the first run, 2 for the first retry, and so on (see [WithRetry]). It
 // returns 1 for a context that did not come from a retried attempt, such as
@@ -214,8 +222,9 @@ func (p *Pool[T]) retryWaiting() bool { return p.retry != nil && p.retry.waiting
 // does not count as a finished job (Completed counts each job once, at its
 // last attempt) and OnError is not called. Otherwise the caller finishes the
 // job as usual.
-func (p *Pool[T]) retryLater(w *worker, job T, attempt int, err error, outcome Outcome, ran time.Duration) bool {
+func (p *Pool[T]) retryLater(w *worker, job T, err error, outcome Outcome, ran time.Duration) bool {
 	r := p.retry
+	attempt := max(w.attempt, 1)
 	if attempt >= r.policy.MaxAttempts ||
 		(outcome == OutcomePanic && !r.policy.RetryPanics) ||
 		IsPermanent(err) || p.stopping() {
