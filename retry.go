@@ -27,7 +27,7 @@ import (
 // [0,1). While it waits the job holds no worker and no room in the queue.
 type RetryPolicy struct {
 	// MaxAttempts is how many times a job may run in all, the first time
-	// included. 0 or 1: no retry.
+	// included. 0 or 1: no retry; at most math.MaxInt32.
 	MaxAttempts int
 	// InitialBackoff is the wait before the second attempt. Default 100ms.
 	InitialBackoff time.Duration
@@ -86,8 +86,8 @@ func (r RetryPolicy) validate() []error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("workpool: retry policy: "+format, args...))
 	}
-	if r.MaxAttempts < 0 {
-		bad("max attempts must not be negative, got %d", r.MaxAttempts)
+	if r.MaxAttempts < 0 || r.MaxAttempts > math.MaxInt32 {
+		bad("max attempts must be between 0 and %d, got %d", math.MaxInt32, r.MaxAttempts)
 	}
 	if r.InitialBackoff < 0 {
 		bad("initial backoff must not be negative, got %v", r.InitialBackoff)
@@ -224,7 +224,7 @@ func (p *Pool[T]) retryWaiting() bool { return p.retry != nil && p.retry.waiting
 // job as usual.
 func (p *Pool[T]) retryLater(w *worker, job T, err error, outcome Outcome, ran time.Duration) bool {
 	r := p.retry
-	attempt := max(w.attempt, 1)
+	attempt := max(int(w.attempt), 1)
 	if attempt >= r.policy.MaxAttempts ||
 		(outcome == OutcomePanic && !r.policy.RetryPanics) ||
 		IsPermanent(err) || p.stopping() {

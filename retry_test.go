@@ -347,7 +347,8 @@ func TestRetryPolicyValidation(t *testing.T) {
 		policy workpool.RetryPolicy
 		want   string
 	}{
-		{workpool.RetryPolicy{MaxAttempts: -1}, "workpool: retry policy: max attempts must not be negative, got -1"},
+		{workpool.RetryPolicy{MaxAttempts: -1}, "workpool: retry policy: max attempts must be between 0 and 2147483647, got -1"},
+		{workpool.RetryPolicy{MaxAttempts: math.MaxInt32 + 1}, "max attempts must be between 0 and 2147483647, got 2147483648"},
 		{workpool.RetryPolicy{InitialBackoff: -1}, "initial backoff must not be negative, got -1ns"},
 		{workpool.RetryPolicy{MaxBackoff: -time.Second}, "max backoff must not be negative, got -1s"},
 		{workpool.RetryPolicy{InitialBackoff: 2 * time.Second, MaxBackoff: time.Second}, "max backoff 1s is less than initial backoff 2s"},

@@ -43,13 +43,14 @@ type workerState struct {
 	// worker popped that job at once, with no hook run and no wait between.
 	// It saves one clock read per job (a clock read costs 30-50ns here).
 	lastEnd int64
-	fresh   bool
 	timer   *time.Timer // for rate-limit waits; nil until the first
 	// attempt is the attempt of the job being run, for a retried one (2 or
 	// more); 0 otherwise, meaning the first. Kept here rather than passed to
 	// run: a parameter cost the first attempts 6-9ns per job (BenchmarkSubmit,
-	// AMD), in run's frame and deferred closure.
-	attempt     int
+	// AMD), in run's frame and deferred closure. (int32 beside the bools:
+	// workerState must stay within 128 bytes, see TestWorkerSize.)
+	attempt     int32
+	fresh       bool
 	pendingDone bool         // the last job finished; not yet published
 	pendFailed  bool         // the last job failed; not yet counted
 	pendPanic   bool         // the last job panicked; not yet counted
@@ -126,7 +127,7 @@ func (p *Pool[T]) work(w *worker) {
 				if !p.startable(w, e.job) {
 					break
 				}
-				w.attempt = e.attempt
+				w.attempt = int32(e.attempt)
 				p.run(w, e.job, e.stamp)
 				w.attempt = 0
 				continue
@@ -281,7 +282,7 @@ func (p *Pool[T]) run(w *worker, job T, stamp int64) {
 		ctx = jc
 	}
 	if w.attempt > 1 {
-		ctx = withAttempt(ctx, w.attempt) // only retries pay for it
+		ctx = withAttempt(ctx, int(w.attempt)) // only retries pay for it
 	}
 	if p.timed {
 		p.metrics.JobStarted(time.Duration(max(start-stamp, 0)))
