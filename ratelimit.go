@@ -81,14 +81,18 @@ func (p *Pool[T]) limitChanged() <-chan struct{} {
 // when the pool's run context ends (a hard stop or the base context; the
 // caller then finds the pool stopping).
 func (p *Pool[T]) awaitToken(w *worker) {
+	if lim := p.limiter.Load(); lim == nil || lim.Allow() {
+		return // no limit, or a token at hand: no lock, no reservation
+	}
+	w.idle() // the last job's end is published while we wait
+	w.fresh = false
 	for {
+		// changed is taken before the reservation, so a SetRateLimit after
+		// it wakes the wait below, and one before it is in the reservation.
 		changed := p.limitChanged()
 		lim := p.limiter.Load()
 		if lim == nil {
 			return
-		}
-		if lim.Allow() {
-			return // a token at hand: no reservation to allocate
 		}
 		r := lim.Reserve()
 		d := r.Delay()

@@ -152,14 +152,8 @@ func TestSynctestRateLimitShutdownInterrupts(t *testing.T) {
 		if got := log.times(); len(got) != 1 {
 			t.Errorf("%d jobs started; want 1 (the burst)", len(got))
 		}
-		if len(drops) != 2 {
-			t.Fatalf("%d drops; want 2: the job waiting for a token and the queued one", len(drops))
-		}
-		for _, err := range drops {
-			if !isDrop(err, workpool.ReasonShutdown, context.DeadlineExceeded) {
-				t.Errorf("drop %v; want reason shutdown", err)
-			}
-		}
+		// The job waiting for a token and the queued one.
+		checkDrops(t, drops, 2, workpool.ReasonShutdown, context.DeadlineExceeded)
 		checkStats(t, p.Stats(), workpool.Stats{Workers: 1, QueueCapacity: workpool.DefaultQueueSize,
 			Submitted: 3, Completed: 1, Dropped: 2})
 	})
@@ -180,16 +174,8 @@ func TestSynctestRateLimitBaseCancel(t *testing.T) {
 		cancel()
 		synctest.Wait()
 		mu.Lock()
-		n := len(drops)
-		for _, err := range drops {
-			if !isDrop(err, workpool.ReasonCanceled, context.Canceled) {
-				t.Errorf("drop %v; want reason canceled", err)
-			}
-		}
+		checkDrops(t, drops, 3, workpool.ReasonCanceled, context.Canceled) // at once
 		mu.Unlock()
-		if n != 3 {
-			t.Errorf("%d drops at once; want 3", n)
-		}
 		if err := p.Shutdown(context.Background()); err != context.Canceled {
 			t.Errorf("Shutdown = %v", err)
 		}

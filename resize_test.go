@@ -104,23 +104,25 @@ func TestSynctestResizeIdle(t *testing.T) {
 	})
 }
 
-func TestResizeBeforeStart(t *testing.T) {
-	c := &concurrency{hold: 50 * time.Millisecond}
-	p := newPool(t, c.handle, workpool.WithWorkers(1))
-	for n := range 8 {
-		p.Submit(n)
-	}
-	if err := p.Resize(4); err != nil {
-		t.Fatal(err)
-	}
-	if got := p.Stats().Workers; got != 4 {
-		t.Errorf("Workers = %d before Start; want 4", got)
-	}
-	p.Start()
-	shutdown(t, p)
-	if c.ran.Load() != 8 || c.peak.Load() < 2 {
-		t.Errorf("ran %d, at most %d at once; want 8 on more than one worker", c.ran.Load(), c.peak.Load())
-	}
+func TestSynctestResizeBeforeStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) { // jobs overlap on the bubble's clock, not by luck
+		c := &concurrency{hold: 50 * time.Millisecond}
+		p := newPool(t, c.handle, workpool.WithWorkers(1))
+		for n := range 8 {
+			p.Submit(n)
+		}
+		if err := p.Resize(4); err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Stats().Workers; got != 4 {
+			t.Errorf("Workers = %d before Start; want 4", got)
+		}
+		p.Start()
+		shutdown(t, p)
+		if c.ran.Load() != 8 || c.peak.Load() < 2 {
+			t.Errorf("ran %d, at most %d at once; want 8 on more than one worker", c.ran.Load(), c.peak.Load())
+		}
+	})
 }
 
 func TestResizeErrors(t *testing.T) {

@@ -308,10 +308,7 @@ func (r *retrier[T]) take(p *Pool[T]) *retryEntry[T] {
 	r.ready = r.ready[1:]
 	r.readyN.Add(-1)
 	r.mu.Unlock()
-	if r.metrics != nil {
-		r.metrics.RetryEnded()
-	}
-	if r.waiting.Add(-1) == 0 && p.q.closed() {
+	if r.ended() == 0 && p.q.closed() {
 		// Workers parked after intake closed waited for retries only: now
 		// none can appear, so they may exit.
 		p.wakeAll()
@@ -328,15 +325,15 @@ func (p *Pool[T]) dropRetries() {
 	}
 	r.mu.Lock()
 	r.closed = true
-	list := make([]*retryEntry[T], 0, len(r.scheduled)+len(r.ready))
+	list := r.ready // due ones first: they were next
+	sched := len(list)
 	for e := range r.scheduled {
 		e.timer.Stop() // if it fires anyway, due finds it gone
 		list = append(list, e)
 	}
 	order := r.scheduled
-	slices.SortFunc(list, func(a, b *retryEntry[T]) int { return cmp.Compare(order[a], order[b]) })
+	slices.SortFunc(list[sched:], func(a, b *retryEntry[T]) int { return cmp.Compare(order[a], order[b]) })
 	r.scheduled = make(map[*retryEntry[T]]uint64)
-	list = append(r.ready, list...) // due ones first: they were next
 	r.ready = nil
 	r.readyN.Store(0)
 	r.mu.Unlock()
@@ -371,12 +368,13 @@ func (p *Pool[T]) dropWaiting(list []*retryEntry[T]) {
 	}
 }
 
-// ended records that a dropped job no longer waits.
-func (r *retrier[T]) ended() {
+// ended records that a job no longer waits (taken or dropped) and returns
+// how many still do.
+func (r *retrier[T]) ended() int64 {
 	if r.metrics != nil {
 		r.metrics.RetryEnded()
 	}
-	r.waiting.Add(-1)
+	return r.waiting.Add(-1)
 }
 
 // logRetry logs a failed attempt that will be retried: at Warn with the

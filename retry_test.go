@@ -92,6 +92,20 @@ func TestSynctestRetryNoRetryByDefault(t *testing.T) {
 	})
 }
 
+// checkDrops checks that OnDrop got want jobs, each with reason and an
+// error that matches is.
+func checkDrops(t *testing.T, drops []error, want int, reason workpool.DropReason, is error) {
+	t.Helper()
+	if len(drops) != want {
+		t.Errorf("%d drops; want %d", len(drops), want)
+	}
+	for _, err := range drops {
+		if !isDrop(err, reason, is) {
+			t.Errorf("drop %v; want reason %v matching %v", err, reason, is)
+		}
+	}
+}
+
 // startPool is newPool, started.
 func startPool[T any](t *testing.T, h workpool.Handler[T], opts ...workpool.Option) *workpool.Pool[T] {
 	t.Helper()
@@ -325,14 +339,7 @@ func TestSynctestRetryBaseCancel(t *testing.T) {
 		}
 		cancel()
 		synctest.Wait()
-		if len(drops) != 4 {
-			t.Fatalf("%d drops; want the 4 waiting jobs", len(drops))
-		}
-		for _, err := range drops {
-			if !isDrop(err, workpool.ReasonCanceled, context.Canceled) {
-				t.Errorf("drop %v; want reason canceled", err)
-			}
-		}
+		checkDrops(t, drops, 4, workpool.ReasonCanceled, context.Canceled) // the waiting jobs
 		if err := p.Shutdown(context.Background()); !errors.Is(err, context.Canceled) {
 			t.Errorf("Shutdown = %v; want context.Canceled", err)
 		}

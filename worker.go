@@ -159,11 +159,7 @@ func (p *Pool[T]) work(w *worker) {
 // instead if the pool stopped hard (before or during that wait); the
 // worker then exits.
 func (p *Pool[T]) startable(w *worker, job T) bool {
-	if p.limiter.Load() != nil {
-		w.idle() // the last job's end is published while we wait
-		w.fresh = false
-		p.awaitToken(w)
-	}
+	p.awaitToken(w)
 	if p.stopping() {
 		// Taken after a hard stop: it must not run.
 		w.idle()
