@@ -2,6 +2,7 @@ package embedded_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +18,29 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// createStream creates a stream, retrying for a while when the meta leader
+// cannot place its replicas yet. Right after a cluster is ready (every
+// server caught up, the leader seeing all peers, as nats-server's own tests
+// wait for), a meta leader that changes or has not had a peer's first
+// statistics answers "no suitable peers for placement, peer offline"
+// (error 10005); CI saw it once in many runs.
+func createStream(t *testing.T, js jetstream.JetStream, cfg jetstream.StreamConfig) jetstream.Stream {
+	t.Helper()
+	const noPeers = 10005
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := js.CreateStream(context.Background(), cfg)
+		var apiErr *jetstream.APIError
+		if err == nil {
+			return s
+		}
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode != noPeers || time.Now().After(deadline) {
+			t.Fatalf("CreateStream: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // a condition of the server's, with no event to wait on
+	}
+}
 
 func TestStartClusterRejectsBadSize(t *testing.T) {
 	for _, tc := range []struct {
@@ -100,10 +124,7 @@ func TestClusterOfOne(t *testing.T) {
 		t.Errorf("Size() = %d; want 1", got)
 	}
 	js := connect(t, c)
-	s, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "ONE", Subjects: []string{"one"}})
-	if err != nil {
-		t.Fatalf("CreateStream: %v", err)
-	}
+	s := createStream(t, js, jetstream.StreamConfig{Name: "ONE", Subjects: []string{"one"}})
 	publishN(t, js, "one", 3)
 	info, err := s.Info(context.Background())
 	if err != nil {
@@ -124,10 +145,7 @@ func TestClusterOfThreeSurvivesKilledLeader(t *testing.T) {
 	c := startCluster(t, 3, embedded.ClusterOptions{StoreDir: t.TempDir()})
 	js := connect(t, c)
 	ctx := context.Background()
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "R3", Subjects: []string{"r3"}, Replicas: 3})
-	if err != nil {
-		t.Fatalf("CreateStream: %v", err)
-	}
+	s := createStream(t, js, jetstream.StreamConfig{Name: "R3", Subjects: []string{"r3"}, Replicas: 3})
 	publishN(t, js, "r3", 50)
 	info, err := s.Info(ctx)
 	if err != nil {
