@@ -268,7 +268,8 @@ func (p *Pool[T]) Start() {
 func (p *Pool[T]) QueueDepth() int { return p.q.len() }
 
 // IsRunning reports whether the pool is between Start and the beginning of
-// shutdown.
+// shutdown. Once it reports false after Start, Submit and SubmitWait return
+// ErrClosed.
 func (p *Pool[T]) IsRunning() bool { return p.running.Load() }
 
 // clock returns nanoseconds since the pool was created, on the monotonic clock.

@@ -221,6 +221,29 @@ func TestGracefulShutdown(t *testing.T) {
 	checkStats(t, p.Stats(), workpool.Stats{Workers: 1, QueueCapacity: 10, Submitted: 5, Rejected: 1, Completed: 5})
 }
 
+// TestNotRunningRefuses races Shutdown against a submitter that watches
+// IsRunning: once IsRunning has reported false, Submit must refuse. The
+// window this guards (IsRunning false before the queue closed) lasted a few
+// nanoseconds, so the test tries many times.
+func TestNotRunningRefuses(t *testing.T) {
+	for i := range 2000 {
+		p := newPool(t, func(context.Context, int) error { return nil },
+			workpool.WithWorkers(1), workpool.WithQueueSize(4))
+		p.Start()
+		done := make(chan error, 1)
+		go func() { done <- p.Shutdown(context.Background()) }()
+		for p.IsRunning() {
+			runtime.Gosched()
+		}
+		if err := p.Submit(i); !errors.Is(err, workpool.ErrClosed) {
+			t.Fatalf("round %d: Submit after IsRunning() = false returned %v; want ErrClosed", i, err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("round %d: Shutdown = %v", i, err)
+		}
+	}
+}
+
 func TestShutdownTimeout(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{})

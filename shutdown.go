@@ -131,8 +131,10 @@ func (p *Pool[T]) closeIntake() {
 		p.dropsAtClose[r] = p.droppedBy[r].Load()
 	}
 	p.state = stateClosed
-	p.running.Store(false)
+	// The queue closes before IsRunning turns false: a Submit that starts
+	// after IsRunning reported false must be refused (TestGracefulShutdown).
 	p.q.close()
+	p.running.Store(false)
 	close(p.closing)
 	p.mu.Unlock()
 
