@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,10 @@ const maxSeconds = min(math.MaxInt64/int64(time.Second), math.MaxInt)
 
 // maxMillis mirrors the package's bound on the milliseconds fields.
 const maxMillis = min(math.MaxInt64/int64(time.Millisecond), math.MaxInt)
+
+// beyondSeconds and beyondAttempts are one past the bounds, as variables so
+// that the tests compile where int has 32 bits (and skip them there).
+var beyondSeconds, beyondAttempts = int64(maxSeconds) + 1, int64(math.MaxInt32) + 1
 
 // envKeys are the suffixes of every variable ConfigFromEnv reads.
 var envKeys = []string{
@@ -434,14 +439,10 @@ func TestConfigValidate(t *testing.T) {
 			fmt.Sprintf("workpool: shutdown timeout seconds must be positive and at most %d, got -5", maxSeconds)},
 		{"negative job timeout", with(func(c *workpool.Config) { c.JobTimeoutSeconds = -1 }),
 			fmt.Sprintf("workpool: job timeout seconds must be 0 (none) or positive and at most %d, got -1", maxSeconds)},
-		{"job timeout beyond time.Duration", with(func(c *workpool.Config) { c.JobTimeoutSeconds = int(maxSeconds) + 1 }),
-			fmt.Sprintf("workpool: job timeout seconds must be 0 (none) or positive and at most %d, got %d", maxSeconds, maxSeconds+1)},
 		{"unknown drop policy", with(func(c *workpool.Config) { c.DropPolicy = "random" }),
 			`workpool: unknown drop policy "random", want "newest" or "oldest"`},
 		{"negative max attempts", with(func(c *workpool.Config) { c.MaxAttempts = -1 }),
 			"workpool: max attempts must be 0 (no retry) or positive and at most 2147483647, got -1"},
-		{"too many attempts", with(func(c *workpool.Config) { c.MaxAttempts = math.MaxInt32 + 1 }),
-			"workpool: max attempts must be 0 (no retry) or positive and at most 2147483647, got 2147483648"},
 		{"negative initial backoff", with(func(c *workpool.Config) { c.RetryInitialBackoffMillis = -1 }),
 			fmt.Sprintf("workpool: retry initial backoff ms must be 0 (the default, 100) or positive and at most %d, got -1", maxMillis)},
 		{"negative max backoff", with(func(c *workpool.Config) { c.RetryMaxBackoffMillis = -1 }),
@@ -473,6 +474,20 @@ func TestConfigValidate(t *testing.T) {
 			"workpool: max workers must be positive and at most 1048576, got 0\n" +
 				"workpool: queue size must be positive and at most 1073741824, got 0\n" +
 				fmt.Sprintf("workpool: shutdown timeout seconds must be positive and at most %d, got 0", maxSeconds)},
+	}
+	if strconv.IntSize == 64 {
+		// Values one past a bound that an int cannot hold on 32-bit
+		// platforms (there the bound is the int's own limit).
+		tests = append(tests, []struct {
+			name    string
+			cfg     workpool.Config
+			wantErr string
+		}{
+			{"job timeout beyond time.Duration", with(func(c *workpool.Config) { c.JobTimeoutSeconds = int(beyondSeconds) }),
+				fmt.Sprintf("workpool: job timeout seconds must be 0 (none) or positive and at most %d, got %d", maxSeconds, beyondSeconds)},
+			{"too many attempts", with(func(c *workpool.Config) { c.MaxAttempts = int(beyondAttempts) }),
+				"workpool: max attempts must be 0 (no retry) or positive and at most 2147483647, got 2147483648"},
+		}...)
 	}
 	h := func(context.Context, int) error { return nil }
 	for _, tt := range tests {

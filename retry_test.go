@@ -7,6 +7,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -355,7 +356,6 @@ func TestRetryPolicyValidation(t *testing.T) {
 		want   string
 	}{
 		{workpool.RetryPolicy{MaxAttempts: -1}, "workpool: retry policy: max attempts must be between 0 and 2147483647, got -1"},
-		{workpool.RetryPolicy{MaxAttempts: math.MaxInt32 + 1}, "max attempts must be between 0 and 2147483647, got 2147483648"},
 		{workpool.RetryPolicy{InitialBackoff: -1}, "initial backoff must not be negative, got -1ns"},
 		{workpool.RetryPolicy{MaxBackoff: -time.Second}, "max backoff must not be negative, got -1s"},
 		{workpool.RetryPolicy{InitialBackoff: 2 * time.Second, MaxBackoff: time.Second}, "max backoff 1s is less than initial backoff 2s"},
@@ -363,6 +363,12 @@ func TestRetryPolicyValidation(t *testing.T) {
 		{workpool.RetryPolicy{Multiplier: math.NaN()}, "multiplier must be at least 1, got NaN"},
 		{workpool.RetryPolicy{Jitter: 1.5}, "jitter must be between 0 and 1, got 1.5"},
 		{workpool.RetryPolicy{Jitter: -0.1}, "jitter must be between 0 and 1, got -0.1"},
+	}
+	if strconv.IntSize == 64 { // a 32-bit int cannot hold one past the bound
+		tests = append(tests, struct {
+			policy workpool.RetryPolicy
+			want   string
+		}{workpool.RetryPolicy{MaxAttempts: int(beyondAttempts)}, "max attempts must be between 0 and 2147483647, got 2147483648"})
 	}
 	for _, tt := range tests {
 		_, err := workpool.New(h, workpool.WithRetry(tt.policy))
