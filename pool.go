@@ -102,6 +102,9 @@ type Pool[T any] struct {
 	dropsLogged sync.Once
 	running     atomic.Bool  // mirrors state == stateRunning for IsRunning
 	live        atomic.Int64 // worker goroutines that have not exited
+	// held counts workers that took a job and wait for a rate-limit token
+	// before they start it: Stats counts those jobs as Active.
+	held atomic.Int64
 	// aborted is set once the pool stops hard; abortErr and abortReason are
 	// written before it is set and never after, so readers that see it true
 	// may read them.
@@ -268,9 +271,13 @@ func (p *Pool[T]) Start() {
 func (p *Pool[T]) QueueDepth() int { return p.q.len() }
 
 // IsRunning reports whether the pool is between Start and the beginning of
-// shutdown. Once it reports false after Start, Submit and SubmitWait return
-// ErrClosed.
-func (p *Pool[T]) IsRunning() bool { return p.running.Load() }
+// shutdown, which the end of its base context begins too. Once it reports
+// false after Start, Submit and SubmitWait return ErrClosed.
+func (p *Pool[T]) IsRunning() bool {
+	// The base context's watcher may not have run yet; Submit does not wait
+	// for it either (TestBaseEndedNotRunning).
+	return p.running.Load() && !p.baseEnded()
+}
 
 // clock returns nanoseconds since the pool was created, on the monotonic clock.
 func (p *Pool[T]) clock() int64 { return int64(time.Since(p.epoch)) }

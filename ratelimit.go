@@ -15,7 +15,9 @@ import (
 // time spent waiting for the token counts as the job's queue wait
 // (job_wait_seconds). A hard stop (Shutdown's deadline, the base context
 // ending) interrupts the wait, and the job goes to OnDrop like any job not
-// started. Default: no limit. limit must be positive (rate.Inf: no limit)
+// started. While a worker waits, the job counts in Stats().Active (the
+// worker is busy with it), no longer in Queued. Default: no limit. limit
+// must be positive (rate.Inf: no limit)
 // and burst at least 1; New reports otherwise. [Pool.SetRateLimit] changes
 // it at run time.
 func WithRateLimit(limit rate.Limit, burst int) Option {
@@ -86,6 +88,8 @@ func (p *Pool[T]) awaitToken(w *worker) {
 	}
 	w.idle() // the last job's end is published while we wait
 	w.fresh = false
+	p.held.Add(1) // the job shows in Stats as Active while we wait
+	defer p.held.Add(-1)
 	for {
 		// changed is taken before the reservation, so a SetRateLimit after
 		// it wakes the wait below, and one before it is in the reservation.

@@ -11,7 +11,7 @@ import "fmt"
 // workers may still finish their last job (Stats().Active counts them).
 //
 // It returns an error for n outside 1 to [MaxWorkers], and [ErrClosed] once
-// shutdown has begun. Resize is safe to call concurrently with Submit,
+// shutdown has begun (or the pool's base context has ended). Resize is safe to call concurrently with Submit,
 // Shutdown and itself; concurrent calls take effect one after the other.
 func (p *Pool[T]) Resize(n int) error {
 	if n <= 0 || n > MaxWorkers {
@@ -19,7 +19,9 @@ func (p *Pool[T]) Resize(n int) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.state == stateClosed {
+	// An ended base context begins shutdown even before its watcher runs,
+	// as for Submit (TestBaseEndedNotRunning).
+	if p.state == stateClosed || p.baseEnded() {
 		return ErrClosed
 	}
 	old := int(p.size.Load())

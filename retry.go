@@ -348,7 +348,8 @@ func (p *Pool[T]) dropWaiting(list []*retryEntry[T]) {
 	i := 0
 	defer func() {
 		if i < len(list) {
-			r.ended() // list[i]'s drop was counted by drop's own defer
+			// list[i] was uncounted from waiting before its drop, whose own
+			// defer counted it as dropped.
 			rest := list[i+1:]
 			go func() {
 				p.dropWaiting(rest)
@@ -360,8 +361,11 @@ func (p *Pool[T]) dropWaiting(list []*retryEntry[T]) {
 		}
 	}()
 	for ; i < len(list); i++ {
-		p.drop(list[i].job, p.abortReason, p.abortErr, true)
+		// Uncounted from waiting before the drop counts it and signals: a
+		// Shutdown woken by that signal must find it waiting no more
+		// (TestShutdownAfterRetriesDropped).
 		r.ended()
+		p.drop(list[i].job, p.abortReason, p.abortErr, true)
 	}
 	if r.waiting.Load() == 0 {
 		p.wakeAll() // workers parked for these retries may exit now

@@ -21,10 +21,12 @@ import (
 // under its own ctx, and the shutdown timeout counts from the first call. If
 // the pool already stopped hard (its base context ended, or an earlier
 // call's ctx ended), Shutdown waits for the workers to exit and returns that
-// stop's error, unless its own deadline passes first; once the shutdown
-// timeout has passed, every call returns context.DeadlineExceeded at once. On
-// a pool that was never started it hands queued jobs to OnDrop with
-// ErrClosed and returns nil.
+// stop's error, unless its own deadline passes first. A call made after
+// the pool finished returns at once what the stop returned (nil after a
+// graceful one); while it has not, a call made after the shutdown timeout
+// has passed stops the pool hard and returns context.DeadlineExceeded. On a
+// pool that was never started it hands queued jobs to OnDrop with ErrClosed
+// and returns nil.
 //
 // Do not call Shutdown from a handler: it would wait for its own job until
 // the deadline.
@@ -260,7 +262,9 @@ func (p *Pool[T]) finished() bool {
 	p.mu.Lock()
 	closed := p.state == stateClosed
 	p.mu.Unlock()
-	return closed && p.live.Load() == 0 && p.accounted()
+	// queueFinal too: an eviction under way or a retry still being dropped
+	// may add to accepted or still show in Stats after accounted holds.
+	return closed && p.live.Load() == 0 && p.queueFinal() && p.accounted()
 }
 
 // accounted reports whether every accepted job has started or been dropped.

@@ -2,15 +2,17 @@ package workpool
 
 // Stats is a snapshot of a pool's state and counters, from [Pool.Stats].
 //
-// At rest (nothing being submitted or run, so Active == 0) the counters
-// satisfy Submitted == Completed + Dropped + Queued; once Shutdown has
-// returned nil, Queued == 0 too, so Submitted == Completed + Dropped. While the
-// pool works, each field is read separately: the identity may be off by the
-// jobs in flight, but no field is ever negative, Panicked <= Failed <=
-// Completed, and counters never go down.
+// When no job is running (Active == 0) and none is being submitted, the
+// counters satisfy Submitted == Completed + Dropped + Queued + Retrying;
+// once Shutdown has returned, Queued == Retrying == 0 too, so Submitted ==
+// Completed + Dropped. While the pool works, each field is read separately:
+// the identity may be off by the jobs in flight, but no field is ever
+// negative, Panicked <= Failed <= Completed, and counters never go down.
 type Stats struct {
-	Workers       int // configured workers
-	Active        int // handlers running now
+	Workers int // configured workers
+	// Active is the workers busy with a job: running its handler, or, with
+	// a rate limit, holding it while they wait for a token to start it.
+	Active        int
 	Queued        int // accepted jobs waiting for a worker
 	QueueCapacity int // configured queue size
 
@@ -42,6 +44,7 @@ func (p *Pool[T]) Stats() Stats {
 		s.Completed += finished
 		s.Active += int(started - finished)
 	}
+	s.Active += int(p.held.Load())
 	if r := p.retry; r != nil {
 		s.Retrying = int(max(r.waiting.Load(), 0))
 		s.Retries = r.retries.Load()

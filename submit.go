@@ -122,6 +122,11 @@ func (p *Pool[T]) SubmitWait(ctx context.Context, job T) error {
 		case pushClosed:
 			return p.reject(ReasonClosed, ErrClosed)
 		}
+		if p.baseEnded() {
+			// The base context ended while we waited: refuse, as a new call
+			// would, rather than be accepted before its watcher closes intake.
+			return p.reject(ReasonClosed, ErrClosed)
+		}
 		if spin < spinRounds {
 			// Workers free room all the time under load: yielding to them
 			// costs less than parking here and being woken.
@@ -153,6 +158,8 @@ func (p *Pool[T]) waitForRoom(ctx context.Context, job T, stamp int64) (done boo
 		case <-ctx.Done():
 			ctxErr = ctx.Err()
 		case <-p.closing:
+			res = pushClosed
+		case <-p.baseDone: // nil, never ready, when the base never ends
 			res = pushClosed
 		}
 	}
