@@ -123,43 +123,21 @@ func stress(t *testing.T, policy workpool.DropPolicy, n int, hard bool) {
 		refused[1] = p.Submit(1)
 		recv(t, holding, "job 1 to start")
 	}
-	var submitted atomic.Int64
-	shutdownAt := int64(n) * 9 / 10
+	shutdownAt := n * 9 / 10
 	if hard {
-		shutdownAt = int64(n) / 2
+		shutdownAt = n / 2
 	}
-	shut := make(chan error, 1)
-	var wg sync.WaitGroup
-	for g := range submitters {
-		wg.Go(func() {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			for i := g; i < n; i += submitters {
-				if hard && i == 1 {
-					continue
-				}
-				if submitted.Add(1) == shutdownAt {
-					// Shutdown races the submitters for the last tenth.
-					go func() {
-						ctx := context.Background()
-						if hard {
-							var cancel context.CancelFunc
-							ctx, cancel = context.WithTimeout(ctx, time.Millisecond)
-							defer cancel()
-						}
-						shut <- p.Shutdown(ctx)
-					}()
-				}
-				if i%3 == 0 {
-					refused[i] = p.SubmitWait(ctx, i)
-				} else {
-					refused[i] = p.Submit(i)
-				}
+	shutErr := submitRacingShutdown(t, p, refused, submitters, shutdownAt,
+		func(i int) bool { return hard && i == 1 }, // submitted above
+		func() error {
+			ctx := context.Background()
+			if hard {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, time.Millisecond)
+				defer cancel()
 			}
+			return p.Shutdown(ctx)
 		})
-	}
-	wg.Wait()
-	shutErr := recv(t, shut, "Shutdown")
 	close(hold)
 	switch {
 	case shutErr == nil && (hard || deadlineDrops.Load() > 0):
@@ -414,39 +392,20 @@ func stressRetryResize(t *testing.T, n int, hard bool) {
 	})
 
 	begin := time.Now()
-	var submitted atomic.Int64
-	shutdownAt := int64(n) * 9 / 10
+	shutdownAt := n * 9 / 10
 	if hard {
-		shutdownAt = int64(n) / 2
+		shutdownAt = n / 2
 	}
-	shut := make(chan error, 1)
-	var wg sync.WaitGroup
-	for g := range submitters {
-		wg.Go(func() {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			for i := g; i < n; i += submitters {
-				if submitted.Add(1) == shutdownAt {
-					go func() {
-						ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-						if hard {
-							ctx, cancel = context.WithTimeout(context.Background(), 2*time.Millisecond)
-						}
-						defer cancel()
-						closing.Store(true)
-						shut <- p.Shutdown(ctx)
-					}()
-				}
-				if i%3 == 0 {
-					refused[i] = p.SubmitWait(ctx, i)
-				} else {
-					refused[i] = p.Submit(i)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	shutErr := recv(t, shut, "Shutdown")
+	shutErr := submitRacingShutdown(t, p, refused, submitters, shutdownAt, nil, func() error {
+		timeout := waitFor
+		if hard {
+			timeout = 2 * time.Millisecond
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		closing.Store(true)
+		return p.Shutdown(ctx)
+	})
 	if !hard {
 		// Every retry before the deadline ran; the handlers' returns happen
 		// before Shutdown returns nil.
@@ -536,4 +495,40 @@ func cmpInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// submitRacingShutdown submits jobs 0 to len(refused)-1, but those skip
+// says (skip may be nil), from submitters goroutines, every third with
+// SubmitWait and the others with Submit, recording each result in refused.
+// Once shutdownAt jobs were tried it calls shutdown on a goroutine of its
+// own, so that Shutdown races the submitters; it returns shutdown's result
+// once every submitter is done.
+func submitRacingShutdown(t *testing.T, p *workpool.Pool[int], refused []error, submitters, shutdownAt int,
+	skip func(int) bool, shutdown func() error) error {
+	t.Helper()
+	n := len(refused)
+	var tried atomic.Int64
+	shut := make(chan error, 1)
+	var wg sync.WaitGroup
+	for g := range submitters {
+		wg.Go(func() {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			for i := g; i < n; i += submitters {
+				if skip != nil && skip(i) {
+					continue
+				}
+				if tried.Add(1) == int64(shutdownAt) {
+					go func() { shut <- shutdown() }()
+				}
+				if i%3 == 0 {
+					refused[i] = p.SubmitWait(ctx, i)
+				} else {
+					refused[i] = p.Submit(i)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return recv(t, shut, "Shutdown")
 }
