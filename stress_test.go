@@ -486,6 +486,9 @@ func stressRetryResize(t *testing.T, n int, hard bool) {
 	if f := failures.Load(); f > 10 {
 		t.Errorf("... %d failures in all", f)
 	}
+	if hard && droppedWaiting == 0 {
+		t.Errorf("the hard stop dropped no job waiting for its retry; the variant is there to exercise those drops")
+	}
 	t.Logf("%d jobs, %d attempts in %v, %d resizes, Shutdown = %v, %d dropped waiting for a retry: %+v",
 		n, attempts, elapsed.Round(time.Millisecond), resizes.Load(), shutErr, droppedWaiting, want)
 }
