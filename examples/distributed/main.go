@@ -257,11 +257,16 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if cfg.kill {
 		go func() { killed <- killLeader(ctx, js, cl, qcfg.Stream, led, cfg.jobs) }()
 	}
-	// A failed batch is published again: its stored items are dropped as
-	// duplicates of their IDs.
+	// In a cluster, a batch that failed while a server was lost is published
+	// again after a pause: its stored items are dropped as duplicates of
+	// their IDs. With one server, an error is final.
 	retries := 0
-	for err = p.EnqueueAll(ctx, items); err != nil && ctx.Err() == nil; err = p.EnqueueAll(ctx, items) {
+	for err = p.EnqueueAll(ctx, items); err != nil && cl != nil && ctx.Err() == nil; err = p.EnqueueAll(ctx, items) {
 		retries++
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	if err == nil {
 		select {
