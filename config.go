@@ -236,8 +236,8 @@ func (c *Config) intFields() []intField {
 		{&c.ShutdownTimeoutSeconds, "SHUTDOWN_TIMEOUT_SECONDS", "shutdown timeout seconds", 1, maxSeconds, ""},
 		{&c.JobTimeoutSeconds, "JOB_TIMEOUT_SECONDS", "job timeout seconds", 0, maxSeconds, "none"},
 		{&c.MaxAttempts, "MAX_ATTEMPTS", "max attempts", 0, maxCount, "no retry"},
-		{&c.RetryInitialBackoffMillis, "RETRY_INITIAL_BACKOFF_MS", "retry initial backoff ms", 0, maxMillis, "the default, 100"},
-		{&c.RetryMaxBackoffMillis, "RETRY_MAX_BACKOFF_MS", "retry max backoff ms", 0, maxMillis, "the default, 10000"},
+		{&c.RetryInitialBackoffMillis, "RETRY_INITIAL_BACKOFF_MS", "retry initial backoff ms", 0, maxMillis, fmt.Sprintf("the default, %d", DefaultRetryInitialBackoff/time.Millisecond)},
+		{&c.RetryMaxBackoffMillis, "RETRY_MAX_BACKOFF_MS", "retry max backoff ms", 0, maxMillis, fmt.Sprintf("the default, %d", DefaultRetryMaxBackoff/time.Millisecond)},
 		{&c.RateBurst, "RATE_BURST", "rate burst", 0, maxCount, "the default, 1"},
 	}
 }
@@ -268,7 +268,7 @@ func (c *Config) floatFields() []floatField {
 	finite := func(x float64) bool { return -math.MaxFloat64 <= x && x <= math.MaxFloat64 }
 	return []floatField{
 		{&c.RetryMultiplier, "RETRY_MULTIPLIER", "retry multiplier",
-			func(x float64) bool { return x == 0 || x >= 1 && finite(x) }, "must be 0 (the default, 2) or at least 1 and finite"},
+			func(x float64) bool { return x == 0 || x >= 1 && finite(x) }, fmt.Sprintf("must be 0 (the default, %g) or at least 1 and finite", DefaultRetryMultiplier)},
 		{&c.RetryJitter, "RETRY_JITTER", "retry jitter",
 			func(x float64) bool { return 0 <= x && x <= 1 }, "must be between 0 and 1"},
 		{&c.RateLimit, "RATE_LIMIT", "rate limit",

@@ -47,7 +47,7 @@
 // its last attempt, with retries), or the job is handed to the [OnDrop] hook
 // with the reason. At rest (nothing being submitted or run),
 // Stats().Submitted == Completed + Dropped + Queued + Retrying; once
-// Shutdown has returned nil, Queued == Retrying == 0.
+// Shutdown has returned, Queued == Retrying == 0.
 //
 // [Pool.Shutdown] works like [net/http.Server.Shutdown]: it closes intake at
 // once, lets queued and running jobs finish with live contexts, and returns

@@ -37,8 +37,7 @@ type RetryMetrics interface {
 	// attempt's JobFinished comes first.
 	JobRetried(delay time.Duration)
 	// RetryEnded is called when a job stops waiting for its retry: its next
-	// attempt is about to start, or it is dropped (its JobDropped may come
-	// just before or just after).
+	// attempt is about to start, or it is dropped (its JobDropped follows).
 	RetryEnded()
 }
 

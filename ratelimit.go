@@ -17,9 +17,8 @@ import (
 // ending) interrupts the wait, and the job goes to OnDrop like any job not
 // started. While a worker waits, the job counts in Stats().Active (the
 // worker is busy with it), no longer in Queued. Default: no limit. limit
-// must be positive (rate.Inf: no limit)
-// and burst at least 1; New reports otherwise. [Pool.SetRateLimit] changes
-// it at run time.
+// must be positive (rate.Inf: no limit) and burst at least 1; New reports
+// otherwise. [Pool.SetRateLimit] changes it at run time.
 func WithRateLimit(limit rate.Limit, burst int) Option {
 	return func(s *settings) {
 		s.rateLimit, s.rateBurst, s.rateSet = limit, burst, true

@@ -11,8 +11,9 @@ import "fmt"
 // workers may still finish their last job (Stats().Active counts them).
 //
 // It returns an error for n outside 1 to [MaxWorkers], and [ErrClosed] once
-// shutdown has begun (or the pool's base context has ended). Resize is safe to call concurrently with Submit,
-// Shutdown and itself; concurrent calls take effect one after the other.
+// shutdown has begun (or the pool's base context has ended). Resize is safe
+// to call concurrently with Submit, Shutdown and itself; concurrent calls
+// take effect one after the other.
 func (p *Pool[T]) Resize(n int) error {
 	if n <= 0 || n > MaxWorkers {
 		return fmt.Errorf("workpool: Resize: workers must be positive and at most %d, got %d", MaxWorkers, n)
@@ -90,7 +91,6 @@ func (p *Pool[T]) pastSize(w *worker) bool {
 // exited, and the retry would have no worker (TestResizeRetireKeepsRetry).
 func (p *Pool[T]) retire(w *worker) bool {
 	w.idle()
-	w.fresh = false // lastEnd would be stale for a goroutine started later (TestResizeGrowBackFreshStart)
 	p.mu.Lock()
 	if w.idx < int(p.size.Load()) || p.state == stateClosed {
 		p.mu.Unlock()

@@ -353,10 +353,10 @@ func (p *Pool[T]) dropWaiting(list []*retryEntry[T]) {
 			rest := list[i+1:]
 			go func() {
 				p.dropWaiting(rest)
-				// The abort that called us would have drained the queue
-				// next (TestRetryDropGoexitStillDrains).
-				p.drain(p.abortReason, p.abortErr)
-				p.signal()
+				// The rest of the abort that called us: the queue's drain
+				// (TestRetryDropGoexitStillDrains). Its dropRetries finds
+				// nothing left.
+				p.abort(p.abortErr, p.abortReason)
 			}()
 		}
 	}()

@@ -101,15 +101,18 @@ func (p *Pool[T]) SubmitWait(ctx context.Context, job T) error {
 	if ctx == nil {
 		return ErrNilContext
 	}
-	if p.baseEnded() {
-		return p.reject(ReasonClosed, ErrClosed)
-	}
 	var stamp int64
 	if p.timed {
 		stamp = p.clock()
 	}
 	waited := false // woken by a room token, which may stand for several freed slots
 	for spin := 0; ; spin++ {
+		// Before every try, not only the first: a caller that waited while
+		// the base context ended must be refused, as a new call would be,
+		// rather than accepted before the watcher closes intake.
+		if p.baseEnded() {
+			return p.reject(ReasonClosed, ErrClosed)
+		}
 		switch p.q.push(job, stamp) {
 		case pushed:
 			p.accepted()
@@ -120,11 +123,6 @@ func (p *Pool[T]) SubmitWait(ctx context.Context, job T) error {
 			}
 			return nil
 		case pushClosed:
-			return p.reject(ReasonClosed, ErrClosed)
-		}
-		if p.baseEnded() {
-			// The base context ended while we waited: refuse, as a new call
-			// would, rather than be accepted before its watcher closes intake.
 			return p.reject(ReasonClosed, ErrClosed)
 		}
 		if spin < spinRounds {

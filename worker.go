@@ -43,7 +43,7 @@ type workerState struct {
 	// worker popped that job at once, with no hook run and no wait between.
 	// It saves one clock read per job (a clock read costs 30-50ns here).
 	lastEnd int64
-	timer   *time.Timer // for rate-limit waits; nil until the first
+	timer   *time.Timer // for rate-limit waits; nil until the first wait
 	// attempt is the attempt of the job being run, for a retried one (2 or
 	// more); 0 otherwise, meaning the first. Kept here rather than passed to
 	// run: a parameter cost the first attempts 6-9ns per job (BenchmarkSubmit,

@@ -28,8 +28,8 @@ done
 # (NATSQ_CLUSTER_TEST unset). One run takes 17-28 s on two idle cores (5
 # runs: 17.8-28.1 s), most of it nats-server's own timeouts: 4-9s before
 # followers elect a new leader after a crash, and up to 7s for a new
-# cluster's first election. It runs
-# five times in a row, as the issue asks (about two minutes); -race stays on
+# cluster's first election. It runs five times in a row, as the issue asks
+# (about two minutes); -race stays on
 # because the step above has built nats-server with it and no step builds it
 # without. The whole CI stays within its 20 minutes (the fuzzer's share was
 # cut to make room: .ci/reliability.sh).
