@@ -100,15 +100,14 @@ func (w *worker) snapshot() (started, finished, failed, panicked uint64) {
 func (p *Pool[T]) work(w *worker) {
 	exited, retired := false, false
 	w.fresh = false // no previous job on this goroutine: its end may be long past
-	w.attempt = 0   // a retried attempt that called runtime.Goexit may have left it set
 	defer func() {
 		if retired {
 			return // retire did the bookkeeping; w may already serve another goroutine
 		}
 		if !exited {
-			// A handler called runtime.Goexit. run has accounted for its job;
-			// a new goroutine takes this worker's place so the pool keeps its
-			// size.
+			// A handler called runtime.Goexit. serve has accounted for its
+			// job; a new goroutine takes this worker's place so the pool
+			// keeps its size.
 			go p.work(w)
 			return
 		}
@@ -118,17 +117,75 @@ func (p *Pool[T]) work(w *worker) {
 		}
 	}()
 	for {
-		if p.pastSize(w) && p.retire(w) {
+		switch p.serve(w) {
+		case serveRetired:
 			retired = true
 			return
+		case serveExited:
+			exited = true
+			return
+		}
+		// A handler panicked: serve recovered and accounted for it.
+	}
+}
+
+// serveEnd says why serve returned.
+type serveEnd uint8
+
+const (
+	servePanicked serveEnd = iota // a handler panicked; call serve again
+	serveExited                   // the worker should exit
+	serveRetired                  // retire did the bookkeeping
+)
+
+// inflight is the job a worker's handler is running, for the deferred
+// recovery in serve.
+type inflight[T any] struct {
+	job     T
+	jc      *jobCtx
+	start   int64
+	running bool // the handler was called and has not returned
+}
+
+// serve is work's loop. Recovering a handler's panic takes a deferred
+// function in a frame below the handler; serve's is set up once per call,
+// not once per job as a defer in run would be (that cost a quarter of the
+// time per job in the serial Submit benchmark, AMD, where the workers are
+// the bottleneck). After a panic, serve accounts for the job and returns,
+// and work calls it again. If a handler calls runtime.Goexit, serve
+// accounts for the job and work's deferred function replaces the
+// goroutine.
+func (p *Pool[T]) serve(w *worker) (end serveEnd) {
+	var cur inflight[T]
+	w.attempt = 0 // a retried attempt that panicked or called runtime.Goexit may have left it set
+	defer func() {
+		if !cur.running {
+			return // not a handler's panic: a panic elsewhere goes on up
+		}
+		cur.running = false
+		var err error
+		outcome := OutcomeError
+		if v := recover(); v != nil {
+			err, outcome = &PanicError{Value: v, Stack: debug.Stack()}, OutcomePanic
+		} else {
+			err = ErrGoexit
+		}
+		job, jc, start := cur.job, cur.jc, cur.start
+		cur = inflight[T]{} // keep no finished job reachable
+		p.ended(w, job, jc, start, err, outcome)
+		end = servePanicked
+	}()
+	for {
+		if p.pastSize(w) && p.retire(w) {
+			return serveRetired
 		}
 		if p.retry != nil && p.retry.readyN.Load() > 0 {
 			if e := p.retry.take(p); e != nil {
 				if !p.startable(w, e.job) {
-					break
+					return serveExited
 				}
 				w.attempt = int32(e.attempt)
-				p.run(w, e.job, e.stamp)
+				p.run(w, &cur, e.job, e.stamp)
 				w.attempt = 0
 				continue
 			}
@@ -139,7 +196,7 @@ func (p *Pool[T]) work(w *worker) {
 			w.idle()
 			w.fresh = false
 			if !p.park(w) {
-				break
+				return serveExited
 			}
 			continue
 		}
@@ -147,11 +204,10 @@ func (p *Pool[T]) work(w *worker) {
 			p.signalRoom()
 		}
 		if (p.limiter.Load() != nil || p.stopping()) && !p.startable(w, job) {
-			break
+			return serveExited
 		}
-		p.run(w, job, stamp)
+		p.run(w, &cur, job, stamp)
 	}
-	exited = true
 }
 
 // startable is called with a job the worker took, before it runs it: it
@@ -246,15 +302,16 @@ func (p *Pool[T]) wakeAll() {
 
 // run calls the handler for one job and accounts for how it ended.
 //
-// Panic policy: a panicking handler is recovered here, the worker keeps
-// serving, and OnError receives a *PanicError with the value and the stack.
-// runtime.Goexit cannot be stopped: the deferred function still accounts for
-// the job (failed, ErrGoexit), and work replaces the goroutine.
+// Panic policy: a panicking handler is recovered (in serve, from cur), the
+// worker keeps serving, and OnError receives a *PanicError with the value
+// and the stack. runtime.Goexit cannot be stopped: serve's deferred
+// function still accounts for the job (failed, ErrGoexit), and work
+// replaces the goroutine.
 //
 // With a retry policy, a failed attempt that may be retried is handed to the
 // retry schedule instead of counting as finished (see retryLater);
 // w.attempt says which attempt runs.
-func (p *Pool[T]) run(w *worker, job T, stamp int64) {
+func (p *Pool[T]) run(w *worker, cur *inflight[T], job T, stamp int64) {
 	w.begin()
 	if p.aborted.Load() {
 		p.signal() // a hard stop may be waiting for every job to start or drop
@@ -284,45 +341,43 @@ func (p *Pool[T]) run(w *worker, job T, stamp int64) {
 		p.metrics.JobStarted(time.Duration(max(start-stamp, 0)))
 	}
 
-	var err error
-	returned := false
-	defer func() {
-		outcome := OutcomeSuccess
-		switch {
-		case !returned:
-			if v := recover(); v != nil {
-				err, outcome = &PanicError{Value: v, Stack: debug.Stack()}, OutcomePanic
-			} else {
-				err, outcome = ErrGoexit, OutcomeError
+	cur.job, cur.jc, cur.start, cur.running = job, jc, start, true
+	err := p.handler(ctx, job)
+	cur.running = false
+	var zero T
+	cur.job = zero // keep no finished job reachable
+	outcome := OutcomeSuccess
+	if err != nil {
+		outcome = OutcomeError
+	}
+	p.ended(w, job, jc, start, err, outcome)
+}
+
+// ended accounts for a job whose handler returned (outcome success or
+// error) or panicked (OutcomePanic, or OutcomeError with ErrGoexit).
+func (p *Pool[T]) ended(w *worker, job T, jc *jobCtx, start int64, err error, outcome Outcome) {
+	var ran time.Duration
+	var end int64
+	if p.timeout > 0 || p.timed {
+		end = p.clock()
+		ran = time.Duration(end - start)
+		if jc != nil && outcome != OutcomePanic && end >= jc.dl {
+			outcome = OutcomeTimeout
+			if err == nil {
+				err = ErrJobTimeout
 			}
-		case err != nil:
-			outcome = OutcomeError
 		}
-		var ran time.Duration
-		var end int64
-		if p.timeout > 0 || p.timed {
-			end = p.clock()
-			ran = time.Duration(end - start)
-			if jc != nil && outcome != OutcomePanic && end >= jc.dl {
-				outcome = OutcomeTimeout
-				if err == nil {
-					err = ErrJobTimeout
-				}
-			}
-			w.lastEnd, w.fresh = end, err == nil
-		}
-		if jc != nil {
-			// The job's context ends as it returns, as context.WithTimeout's
-			// cancel would (one compare-and-swap if nobody watches it).
-			jc.finish(end)
-		}
-		if err != nil && p.retry != nil && p.retryLater(w, job, err, outcome, ran) {
-			return
-		}
-		p.finish(w, job, err, outcome, ran)
-	}()
-	err = p.handler(ctx, job)
-	returned = true
+		w.lastEnd, w.fresh = end, err == nil
+	}
+	if jc != nil {
+		// The job's context ends as it returns, as context.WithTimeout's
+		// cancel would (one compare-and-swap if nobody watches it).
+		jc.finish(end)
+	}
+	if err != nil && p.retry != nil && p.retryLater(w, job, err, outcome, ran) {
+		return
+	}
+	p.finish(w, job, err, outcome, ran)
 }
 
 // finish reports a finished job and counts it. The counting comes after
