@@ -57,6 +57,7 @@ type Pool[T any] struct {
 	log             *slog.Logger   // nil: no logging
 	metrics         Metrics
 	timed           bool            // metrics wants durations, so read the clock
+	coarse          *coarseClock    // times job deadlines; nil: read the clock per job
 	epoch           time.Time       // origin of queue stamps
 	base            context.Context // from WithContext
 	baseDone        <-chan struct{} // base.Done(); nil if it never ends
@@ -163,6 +164,7 @@ func New[T any](handler Handler[T], opts ...Option) (*Pool[T], error) {
 		log:             s.logger,
 		metrics:         s.metrics,
 		timed:           !nop,
+		coarse:          newCoarseClock(s.jobTimeout, deadlineSlack(s.jobTimeout), !nop),
 		epoch:           time.Now(),
 		wake:            make(chan struct{}, MaxWorkers),
 		space:           make(chan struct{}, 1),
@@ -259,6 +261,7 @@ func (p *Pool[T]) Start() {
 	p.running.Store(true)
 	n := int(p.size.Load())
 	p.live.Store(int64(n))
+	p.startClock()
 	for _, w := range (*p.crew.Load())[:n] {
 		w.running = true
 		go p.work(w)

@@ -279,6 +279,7 @@ func (p *Pool[T]) accounted() bool {
 
 // release frees what the pool holds once it has stopped.
 func (p *Pool[T]) release() {
+	p.stopClock()
 	p.stopBaseWatch()
 	p.cancelRun()
 }

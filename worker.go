@@ -320,7 +320,9 @@ func (p *Pool[T]) run(w *worker, cur *inflight[T], job T, stamp int64) {
 	var jc *jobCtx
 	var start int64
 	if p.timeout > 0 || p.timed {
-		if w.fresh {
+		if p.coarse != nil {
+			start = p.jobStart()
+		} else if w.fresh {
 			start = w.lastEnd
 		} else {
 			start = p.clock()
@@ -359,7 +361,11 @@ func (p *Pool[T]) ended(w *worker, job T, jc *jobCtx, start int64, err error, ou
 	var ran time.Duration
 	var end int64
 	if p.timeout > 0 || p.timed {
-		end = p.clock()
+		if p.coarse != nil && jc != nil {
+			end = p.jobEnd(jc.dl)
+		} else {
+			end = p.clock()
+		}
 		ran = time.Duration(end - start)
 		if jc != nil && outcome != OutcomePanic && end >= jc.dl {
 			outcome = OutcomeTimeout
