@@ -11,18 +11,19 @@ import (
 // 15-40ns (32ns on the AMD VM of the README's tables, whose clock source is
 // kvm-clock), and the workers, which read it, are what limits a busy pool.
 //
-// A timer refreshes now every tick while any worker is awake, so now is at
+// A timer refreshes now every tick while workers are awake, so now is at
 // most a tick (and the timer's lateness) behind the real clock and never
 // ahead of it. A job's start is taken from now: its deadline, start +
 // timeout + slack, is then still at least the timeout after its real start,
-// because tick is half the slack. At the job's end the worker reads the real
-// clock only if the deadline is within two ticks of now (it may have
-// passed) or the timer is suspended; otherwise the job cannot have run past
-// its deadline, and now stands in for its end.
+// because tick is half the slack, unless the timer runs more than a tick
+// late (see WithJobTimeout). At the job's end the worker reads the real
+// clock unless the coarse one shows the deadline far ahead (see jobEnd).
 //
 // The timer suspends itself once every worker is parked, so an idle pool
 // costs no wake-ups; the first worker to start a job after that reads the
-// real clock and rearms it (resume). Used only when the pool has a job
+// real clock and rearms it (resume). A worker woken just as the timer
+// suspends may run a job on a suspended clock: its start is the fresh time
+// of that last tick, and its end reads the real clock (stale is set). Used only when the pool has a job
 // timeout of at least minCoarseTimeout and its metrics do not take
 // durations (they read the real clock at both ends of every job).
 type coarseClock struct {
@@ -131,12 +132,23 @@ func (p *Pool[T]) jobStart() int64 {
 	return p.coarse.now.Load()
 }
 
-// jobEnd returns the end of a job with deadline dl on the coarse clock, or
-// on the real clock when the coarse one cannot tell whether dl has passed.
-func (p *Pool[T]) jobEnd(dl int64) int64 {
+// jobEnd returns the end of job context jc's job on the coarse clock, or
+// on the real clock when the coarse one cannot tell whether the deadline
+// has passed: the timer is suspended, the job has run half its timeout by
+// the coarse clock, or its context has already ended or is watched (the
+// handler may have seen the deadline pass). The half timeout is the margin
+// for a late timer: the coarse end is exact unless the timer runs more
+// than about timeout/2 late (a process frozen that long) and the handler
+// never looked at its context.
+func (p *Pool[T]) jobEnd(jc *jobCtx) int64 {
 	c := p.coarse
+	if c.stale.Load() || jc.state.Load() != 0 {
+		return p.clock()
+	}
+	// stale first, then now: now only grows, so a now read after a false
+	// stale is at least the time of that tick.
 	now := c.now.Load()
-	if c.stale.Load() || now >= dl-2*int64(c.tick) {
+	if now >= jc.dl-int64(p.timeout/2) {
 		return p.clock()
 	}
 	return now

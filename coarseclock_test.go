@@ -200,9 +200,10 @@ func TestCoarseClockBusyDeadlines(t *testing.T) {
 	})
 }
 
-// TestCoarseClockJobEnd: the end of a job is the coarse time only while its
-// deadline is more than two ticks away on the coarse clock and the timer
-// runs; otherwise it is the real time.
+// TestCoarseClockJobEnd: the end of a job is the coarse time only while the
+// timer runs, the job's context has not ended and is not watched, and the
+// coarse clock shows less than half the timeout used; otherwise it is the
+// real time.
 func TestCoarseClockJobEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p, err := New(func(context.Context, int) error { return nil })
@@ -211,26 +212,68 @@ func TestCoarseClockJobEnd(t *testing.T) {
 		}
 		defer p.Shutdown(context.Background())
 		c := p.coarse
-		time.Sleep(time.Minute)
+		time.Sleep(time.Hour)
 		real := p.clock()
 		tick := int64(c.tick)
-		c.now.Store(real - tick/2) // half a tick behind
-		c.stale.Store(false)
+		coarse := real - tick/2 // half a tick behind
+		c.now.Store(coarse)
+		half := int64(p.timeout / 2)
 		for _, tt := range []struct {
 			name  string
 			dl    int64
+			state uint32
 			stale bool
 			want  int64
 		}{
-			{"deadline far ahead", real + 10*tick, false, real - tick/2},
-			{"deadline two ticks ahead", real - tick/2 + 2*tick, false, real},
-			{"deadline just passed", real - 1, false, real},
-			{"timer suspended", real + 10*tick, true, real},
+			{"deadline far ahead", coarse + half + 1, 0, false, coarse},
+			{"half the timeout used", coarse + half, 0, false, real},
+			{"deadline just passed", real - 1, 0, false, real},
+			{"timer suspended", coarse + 10*half, 0, true, real},
+			{"context ended", coarse + 10*half, endDeadline, false, real},
+			{"context watched", coarse + 10*half, stWatched, false, real},
 		} {
 			c.stale.Store(tt.stale)
-			if got := p.jobEnd(tt.dl); got != tt.want {
+			jc := &jobCtx{home: p.home, dl: tt.dl}
+			jc.state.Store(tt.state)
+			if got := p.jobEnd(jc); got != tt.want {
 				t.Errorf("%s: jobEnd = %d; want %d", tt.name, got, tt.want)
 			}
+		}
+	})
+}
+
+// TestCoarseClockLateTimer: when the timer falls far behind (here it is
+// stopped, as in a process frozen across the deadline), a job whose handler
+// saw its deadline pass still counts as timed out, even if it returns nil.
+func TestCoarseClockLateTimer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 30 * time.Second
+		var gotErr error
+		p, err := New(func(ctx context.Context, _ int) error {
+			time.Sleep(timeout + time.Second)
+			if ctx.Err() == nil { // the handler looks, sees the deadline passed, and returns nil
+				t.Error("ctx.Err() = nil after the deadline")
+			}
+			return nil
+		}, WithWorkers(1), WithJobTimeout(timeout), WithShutdownTimeout(time.Minute),
+			OnError(func(_ int, err error) { gotErr = err }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Start()
+		if err := p.Submit(1); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		c := p.coarse
+		c.mu.Lock()
+		c.timer.Stop() // the timer is late for the whole job
+		c.mu.Unlock()
+		if err := p.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if s := p.Stats(); s.Failed != 1 || !errors.Is(gotErr, ErrJobTimeout) {
+			t.Errorf("Stats = %+v, OnError got %v; want one failed job with ErrJobTimeout", s, gotErr)
 		}
 	})
 }

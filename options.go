@@ -94,10 +94,15 @@ func WithQueueSize(n int) Option { return func(s *settings) { s.queueSize = n } 
 // at least d and at most d + d/64 after the job starts, and a handler that
 // returns after it counts as failed (OnError receives its error, or
 // [ErrJobTimeout] if it returned nil). Default 30s; 0 disables the per-job
-// timeout; negative is an error. (To save a clock read, a worker that goes
-// straight from one job to the next takes the previous job's end as the
-// next one's start; the d/64 keeps the deadline at least d after the real
-// start unless the worker is held up for longer right there.)
+// timeout; negative is an error. (To save clock reads, a job's start is
+// taken from a clock that may lag the real one; the d/64 keeps the deadline
+// at least d after the real start. From d = 6.4s on, unless the pool's
+// metrics take durations, that clock is refreshed by a timer every d/128
+// while jobs run, and this holds unless the timer fires more than d/128
+// late (a process frozen or starved of CPU); for shorter timeouts, a
+// worker going straight from one job to the next takes the previous job's
+// end as the next one's start, and this holds unless the worker is held up
+// longer than d/64 right there.)
 //
 // With the timeout on, each job has a context of its own (see [Handler]),
 // 32 bytes from a per-worker slab of up to 128, and a handler that never

@@ -105,9 +105,10 @@ func (p *Pool[T]) work(w *worker) {
 			return // retire did the bookkeeping; w may already serve another goroutine
 		}
 		if !exited {
-			// A handler called runtime.Goexit. serve has accounted for its
-			// job; a new goroutine takes this worker's place so the pool
-			// keeps its size.
+			// A handler or a hook called runtime.Goexit (serve accounted
+			// for the job), or a panic outside a handler is on its way up:
+			// a new goroutine takes this worker's place so the pool keeps
+			// its size.
 			go p.work(w)
 			return
 		}
@@ -347,7 +348,7 @@ func (p *Pool[T]) run(w *worker, cur *inflight[T], job T, stamp int64) {
 	err := p.handler(ctx, job)
 	cur.running = false
 	var zero T
-	cur.job = zero // keep no finished job reachable
+	cur.job, cur.jc = zero, nil // keep no finished job, nor its context's slab, reachable
 	outcome := OutcomeSuccess
 	if err != nil {
 		outcome = OutcomeError
@@ -362,7 +363,7 @@ func (p *Pool[T]) ended(w *worker, job T, jc *jobCtx, start int64, err error, ou
 	var end int64
 	if p.timeout > 0 || p.timed {
 		if p.coarse != nil && jc != nil {
-			end = p.jobEnd(jc.dl)
+			end = p.jobEnd(jc)
 		} else {
 			end = p.clock()
 		}
