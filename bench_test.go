@@ -421,8 +421,10 @@ func BenchmarkDropOldest(b *testing.B) {
 	}
 }
 
-// BenchmarkClock is one read of the pool's clock, which the default
-// configuration pays once per job to tell a late handler.
+// BenchmarkClock is one read of the pool's clock, which a pool with a job
+// timeout pays once per job to tell a late handler when its timeout is
+// under minCoarseTimeout or its metrics take durations (otherwise the
+// coarse clock spares it; see coarseClock).
 func BenchmarkClock(b *testing.B) {
 	home := &ctxHome{epoch: time.Now()}
 	var sink int64
@@ -434,7 +436,8 @@ func BenchmarkClock(b *testing.B) {
 
 // BenchmarkJobContext is the cost of the handler's context per job with the
 // job timeout on: the standard library's WithTimeout and cancel, then the
-// pool's context for a handler that never calls Done and for one that does.
+// pool's context for a handler that never calls Done and for one that does
+// (without the clock read, which the coarse clock spares: BenchmarkClock).
 func BenchmarkJobContext(b *testing.B) {
 	b.Run("withTimeout-stdlib", func(b *testing.B) {
 		b.ReportAllocs()
@@ -455,9 +458,9 @@ func BenchmarkJobContext(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			home := &ctxHome{base: context.Background(), run: context.Background(), epoch: time.Now()}
 			o := &ctxSource{home: home}
+			now := home.now()
 			b.ReportAllocs()
 			for range b.N {
-				now := home.now()
 				c := o.next(now + int64(30*time.Second))
 				if watched {
 					select {

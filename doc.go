@@ -163,8 +163,9 @@
 // Submit and the worker loop take no lock, and with the job timeout off
 // allocate nothing per job: the queue is a lock-free ring of T allocated by
 // New. With the job timeout on (the default), each job's context is 32
-// bytes from a per-worker slab of up to 128, and the worker reads the clock
-// once per job; a handler that never calls its context's Done method
+// bytes from a per-worker slab of up to 128, and its deadline is timed on a
+// pool clock that a timer refreshes while jobs run (for timeouts of 6.4s
+// or more; shorter ones read the clock once per job); a handler that never calls its context's Done method
 // (directly or by deriving a child) costs no channel or timer, and one that
 // does pays about what context.WithTimeout costs (see [Handler]). A
 // [Metrics] other than [NopMetrics] makes the pool read the clock for queue
@@ -175,10 +176,10 @@
 // (the benchmarks directory, 2 workers, empty job; medians of one run per
 // machine), the cost depends on the CPU. With the job timeout off, serial
 // submit costs 0.97× the channel on an Intel Xeon, 1.18× on one AMD EPYC
-// VM and 1.87× on a Turin-class one, and from 16 submitters at once 0.65×,
-// 0.92× and 1.28×; with the default 30s job timeout, 1.78× to 2.97×
-// (serial). With a ~1µs job it costs 0.84× to 0.88× the channel on all
-// three, and pond, conc, errgroup and ants cost 2.8× to 15× the channel per
+// VM and 1.79× on a Turin-class one, and from 16 submitters at once 0.65×,
+// 0.92× and 0.96×; with the default 30s job timeout, 1.85× and 2.15×
+// (serial, the two AMD VMs). With a ~1µs job it costs 0.84× to 0.89× the
+// channel on all three, and pond, conc, errgroup and ants cost 2.8× to 15× the channel per
 // empty job. A queued job takes sizeof(T) + 8 bytes. The benchmarks built
 // with -tags workpool_counters also report what the dispatch did per job
 // (see the README).
