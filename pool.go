@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,9 @@ type Pool[T any] struct {
 	// retires (see retire).
 	crew atomic.Pointer[[]*worker]
 	size atomic.Int64
+	// procs is runtime.GOMAXPROCS, read by New, Start and Resize (reading it
+	// takes the scheduler's lock, so not per park; see idleSpinRounds).
+	procs atomic.Int64
 	// retry holds jobs waiting for a retry; nil without a retry policy. Set
 	// by New.
 	retry *retrier[T]
@@ -187,6 +191,7 @@ func New[T any](handler Handler[T], opts ...Option) (*Pool[T], error) {
 	p.runCtx, p.cancelRun = context.WithCancel(s.ctx)
 	p.home = &ctxHome{base: s.ctx, baseDone: s.ctx.Done(), run: p.runCtx, epoch: p.epoch}
 	p.size.Store(int64(s.workers))
+	p.procs.Store(int64(runtime.GOMAXPROCS(0)))
 	p.grow(s.workers)
 	p.stopBaseWatch = context.AfterFunc(s.ctx, p.abortByBase)
 	return p, nil
@@ -261,6 +266,7 @@ func (p *Pool[T]) Start() {
 	p.running.Store(true)
 	n := int(p.size.Load())
 	p.live.Store(int64(n))
+	p.procs.Store(int64(runtime.GOMAXPROCS(0)))
 	p.startClock()
 	for _, w := range (*p.crew.Load())[:n] {
 		w.running = true

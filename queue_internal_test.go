@@ -1,7 +1,9 @@
 package workpool
 
 import (
+	"context"
 	"math"
+	"runtime"
 	"testing"
 	"unsafe"
 )
@@ -106,5 +108,32 @@ func TestRingReleasesJobs(t *testing.T) {
 func TestWorkerSize(t *testing.T) {
 	if got := unsafe.Sizeof(worker{}); got%128 != 0 {
 		t.Errorf("sizeof(worker) = %d; want a multiple of 128", got)
+	}
+}
+
+// TestIdleSpinRounds: an idle worker spins one round while the pool has no
+// more workers than Ps, the full spinRounds with more, and Resize moves it
+// between the two.
+func TestIdleSpinRounds(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	p, err := New(func(context.Context, int) error { return nil }, WithWorkers(procs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(context.Background())
+	if got := p.idleSpinRounds(); got != 1 {
+		t.Errorf("%d workers on %d Ps: %d spin rounds; want 1", procs, procs, got)
+	}
+	if err := p.Resize(procs + 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.idleSpinRounds(); got != spinRounds {
+		t.Errorf("%d workers on %d Ps: %d spin rounds; want %d", procs+1, procs, got, spinRounds)
+	}
+	if err := p.Resize(1); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.idleSpinRounds(); got != 1 {
+		t.Errorf("1 worker on %d Ps: %d spin rounds; want 1", procs, got)
 	}
 }

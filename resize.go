@@ -1,6 +1,9 @@
 package workpool
 
-import "fmt"
+import (
+	"fmt"
+	"runtime"
+)
 
 // Resize sets the number of workers to n, at once, while the pool runs (or,
 // before [Pool.Start], the number Start launches). Growing starts the new
@@ -31,6 +34,7 @@ func (p *Pool[T]) Resize(n int) error {
 	}
 	p.grow(n)
 	p.size.Store(int64(n))
+	p.procs.Store(int64(runtime.GOMAXPROCS(0)))
 	if p.state == stateRunning {
 		// Workers below n that retired (or are retiring, and will see n under
 		// mu) come back; new ones start.
