@@ -169,8 +169,8 @@ func serialChan(b *testing.B, p *chanPool[int], c *counter) {
 // busy: failedpops, parks, wakeups and tailpolls below 0.05 per job; yields
 // below 0.5, nearly all by SubmitWait callers on a full queue, which yield
 // a few times before they park. In BenchmarkSubmitPaced the workers are
-// idle between jobs, so up to one failed pop and spinRounds yields per job
-// are inherent; tailpolls and wakeups must stay below 0.01 per job (idle
+// idle between jobs, so up to one failed pop and idleSpinRounds yields per
+// job are inherent; tailpolls and wakeups must stay below 0.01 per job (idle
 // workers poll the next job's slot, which the consumer reads anyway, and
 // read tail only once per park).
 //

@@ -176,10 +176,10 @@
 // (the benchmarks directory, 2 workers, empty job; medians of one run per
 // machine), the cost depends on the CPU. With the job timeout off, serial
 // submit costs 0.97× the channel on an Intel Xeon, 1.18× on one AMD EPYC
-// VM and 1.79× on a Turin-class one, and from 16 submitters at once 0.65×,
-// 0.92× and 0.96×; with the default 30s job timeout, 1.85× and 2.15×
-// (serial, the two AMD VMs). With a ~1µs job it costs 0.84× to 0.89× the
-// channel on all three, and pond, conc, errgroup and ants cost 2.8× to 15× the channel per
+// VM and 1.79× to 1.84× on a Turin-class one, and from 16 submitters at
+// once 0.65×, 0.92× and 0.96× to 1.05×; with the default 30s job timeout,
+// 1.85× to 2.59× (serial, the two AMD VMs). With a ~1µs job it costs 0.84×
+// to 0.88× the channel on all three, and pond, conc, errgroup and ants cost 2.8× to 15× the channel per
 // empty job. A queued job takes sizeof(T) + 8 bytes. The benchmarks built
 // with -tags workpool_counters also report what the dispatch did per job
 // (see the README).
