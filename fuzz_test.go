@@ -47,7 +47,10 @@ import (
 //
 // Most inputs run in a synctest bubble: time is virtual, so deadlines are
 // exact and cost nothing, and a hang becomes a deadlock panic. One in four
-// runs on the real clock, where timers race the workers.
+// runs on the real clock, where timers race the workers. With the coarse
+// flag (byte 3 bit 6, with the job timeout, in the bubble) every duration
+// of the run is 4000 times longer, so that the job timeout (12s) is timed
+// on the pool's coarse clock rather than by a clock read per job.
 func FuzzPool(f *testing.F) {
 	// The seed corpus is in testdata/fuzz/FuzzPool: one file per operation
 	// and job behaviour, plus every crasher found.
@@ -80,7 +83,17 @@ var (
 		jobTimeout: 2 * time.Millisecond, ignore: 300 * time.Microsecond,
 		waitShort: 200 * time.Microsecond, waitLong: 5 * time.Millisecond, pause: 50 * time.Microsecond,
 		slack: 2 * time.Second}
+	// coarseTimes are virtualTimes 4000 times longer: the job timeout, 12s,
+	// is long enough for the pool's coarse clock (see coarseClock).
+	coarseTimes = virtualTimes.scaled(4000)
 )
+
+// scaled returns t with every duration k times longer.
+func (t fuzzTimes) scaled(k time.Duration) fuzzTimes {
+	return fuzzTimes{tiny: k * t.tiny, short: k * t.short, generous: k * t.generous,
+		jobTimeout: k * t.jobTimeout, ignore: k * t.ignore,
+		waitShort: k * t.waitShort, waitLong: k * t.waitLong, pause: k * t.pause, slack: k * t.slack}
+}
 
 type fuzzConfig struct {
 	workers, queue int
@@ -93,6 +106,7 @@ type fuzzConfig struct {
 	logger         bool // a logger that discards, to run the logging paths
 	children       bool // jobOK handlers Submit a child job (jobError) from inside the pool
 	contexts       bool // handlers derive children and leak their context (see fuzzCtx)
+	coarse         bool // coarseTimes: the job timeout runs on the coarse clock
 	shortShutdown  bool // WithShutdownTimeout(times.short) instead of an hour
 	realTime       bool
 	actors         int
@@ -155,8 +169,9 @@ const maxFuzzOps = 48
 // byte 2 flags (bit 0 DropOldest, 1 job timeout, 2 start early, 3 metrics,
 // 4 and 5 both set: real time, 5 alone: hooks panic, 6-7 actors-1), byte 3
 // more flags (bit 0 short shutdown timeout, 1 hooks call Goexit, 2 logger,
-// 3 handlers submit child jobs, 4 contexts, 7 retry: bytes 4-7 then say how,
-// see decodeRetry), then pairs: (actor<<4 | op, arg). Without the retry flag
+// 3 handlers submit child jobs, 4 contexts, 6 with the job timeout and
+// virtual time: coarseTimes, 7 retry: bytes 4-7 then say how, see
+// decodeRetry), then pairs: (actor<<4 | op, arg). Without the retry flag
 // an input means what it meant before retries existed: the seed corpus keeps
 // testing what it was written for.
 func decodeFuzz(data []byte) (fuzzConfig, [][]fuzzOp) {
@@ -181,6 +196,7 @@ func decodeFuzz(data []byte) (fuzzConfig, [][]fuzzOp) {
 		logger:        more&4 != 0,
 		children:      more&8 != 0,
 		contexts:      more&16 != 0,
+		coarse:        more&0x40 != 0 && flags&2 != 0 && flags&0x30 != 0x30,
 		actors:        1 + int(flags>>6),
 	}
 	ops, first := numBaseOps, 4
@@ -315,8 +331,11 @@ type fuzzRun struct {
 
 func newFuzzRun(cfg fuzzConfig, script [][]fuzzOp) *fuzzRun {
 	r := &fuzzRun{cfg: cfg, script: script, times: virtualTimes, release: make(chan struct{})}
-	if cfg.realTime {
+	switch {
+	case cfg.realTime:
 		r.times = realTimes
+	case cfg.coarse:
+		r.times = coarseTimes
 	}
 	// Scripts submit at most maxFuzzOps*16 jobs; children stop at that id,
 	// plus one per running handler.
