@@ -23,22 +23,25 @@ import (
 // costs no wake-ups; the first worker to start a job after that reads the
 // real clock and rearms it (resume). A worker woken just as the timer
 // suspends may run a job on a suspended clock: its start is the fresh time
-// of that last tick, and its end reads the real clock (stale is set). Used only when the pool has a job
-// timeout of at least minCoarseTimeout and its metrics do not take
-// durations (they read the real clock at both ends of every job).
+// of that last tick, and its end reads the real clock (stale is set).
+//
+// Used only when the pool has a job timeout of at least minCoarseTimeout
+// and its metrics do not take durations (they read the real clock at both
+// ends of every job).
 type coarseClock struct {
 	_ cacheLinePad
 	// now is the pool's clock at the last tick. Written by the timer and by
 	// resume; read by every job.
 	now atomic.Int64
-	// stale is set while the timer is suspended: now is not being refreshed.
+	// stale is set while the timer is not running (before the pool starts,
+	// while it is suspended, once stopped): now is not being refreshed.
 	stale atomic.Bool
 	_     cacheLinePad
 
 	tick time.Duration // never changes
 
 	mu      sync.Mutex
-	timer   *time.Timer // guarded by mu; nil until start
+	timer   *time.Timer // guarded by mu; nil until the pool starts
 	stopped bool        // guarded by mu; set by stop, for good
 }
 
@@ -47,31 +50,23 @@ type coarseClock struct {
 // wake-ups a second while the pool is busy).
 const minCoarseTimeout = 128 * 50 * time.Millisecond
 
-// newCoarseClock returns the clock for a pool with job timeout and deadline
-// slack, or nil if the pool reads the real clock for each job instead.
-func newCoarseClock(timeout, slack time.Duration, timed bool) *coarseClock {
+// newCoarseClock returns the clock for a pool with job timeout, or nil if
+// the pool reads the real clock for each job instead. Its tick is half the
+// deadline slack.
+func newCoarseClock(timeout time.Duration, timed bool) *coarseClock {
 	if timed || timeout < minCoarseTimeout {
 		return nil
 	}
-	c := &coarseClock{tick: slack / 2}
-	c.stale.Store(true) // until start
+	c := &coarseClock{tick: deadlineSlack(timeout) / 2}
+	c.stale.Store(true) // until the pool starts
 	return c
 }
 
-// start arms the timer; the pool's workers are about to start.
+// startClock arms the timer; the pool's workers are about to start.
 func (p *Pool[T]) startClock() {
-	c := p.coarse
-	if c == nil {
-		return
+	if p.coarse != nil {
+		p.resumeClock()
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stopped || c.timer != nil {
-		return
-	}
-	c.now.Store(p.clock())
-	c.stale.Store(false)
-	c.timer = time.AfterFunc(c.tick, p.tickClock)
 }
 
 // tickClock is the timer's function: refresh now, and rearm unless every
@@ -93,17 +88,22 @@ func (p *Pool[T]) tickClock() {
 	c.timer.Reset(c.tick)
 }
 
-// resumeClock refreshes now and rearms the suspended timer.
+// resumeClock refreshes now and arms the timer, if the clock is stale (the
+// pool is starting, or the timer suspended itself) and not stopped.
 func (p *Pool[T]) resumeClock() {
 	c := p.coarse
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stopped || c.timer == nil || !c.stale.Load() {
-		return // stopped, not started, or another worker resumed it
+	if c.stopped || !c.stale.Load() {
+		return // stopped, or running: started, or resumed by another worker
 	}
 	c.now.Store(p.clock())
 	c.stale.Store(false)
-	c.timer.Reset(c.tick)
+	if c.timer == nil {
+		c.timer = time.AfterFunc(c.tick, p.tickClock)
+	} else {
+		c.timer.Reset(c.tick)
+	}
 }
 
 // stopClock stops the timer for good, once the pool has stopped.
@@ -126,7 +126,7 @@ func (p *Pool[T]) jobStart() int64 {
 	if p.coarse.stale.Load() {
 		p.resumeClock()
 		if p.coarse.stale.Load() {
-			return p.clock() // stopped or never started: no coarse time
+			return p.clock() // stopped: no coarse time
 		}
 	}
 	return p.coarse.now.Load()

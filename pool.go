@@ -168,7 +168,7 @@ func New[T any](handler Handler[T], opts ...Option) (*Pool[T], error) {
 		log:             s.logger,
 		metrics:         s.metrics,
 		timed:           !nop,
-		coarse:          newCoarseClock(s.jobTimeout, deadlineSlack(s.jobTimeout), !nop),
+		coarse:          newCoarseClock(s.jobTimeout, !nop),
 		epoch:           time.Now(),
 		wake:            make(chan struct{}, MaxWorkers),
 		space:           make(chan struct{}, 1),
