@@ -277,3 +277,26 @@ func TestCoarseClockLateTimer(t *testing.T) {
 		}
 	})
 }
+
+// TestCoarseClockStopsWithBase: a hard stop, here the base context ending,
+// stops the clock's timer even if Shutdown is never called.
+func TestCoarseClockStopsWithBase(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base, cancel := context.WithCancel(context.Background())
+		p, err := New(func(context.Context, int) error { return nil }, WithContext(base))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Start()
+		cancel()
+		synctest.Wait()
+		c := p.coarse
+		c.mu.Lock()
+		stopped := c.stopped && !c.timer.Stop()
+		c.mu.Unlock()
+		if !stopped {
+			t.Error("the clock's timer is still armed after the base context ended")
+		}
+		p.Shutdown(context.Background())
+	})
+}

@@ -181,6 +181,7 @@ func (p *Pool[T]) markAborted(err error, reason DropReason) {
 			code = endBase
 		}
 		p.home.markStopped(code)
+		p.stopClock() // jobs still running end on the real clock
 		p.aborted.Store(true)
 		p.closeIntake()
 		if code != endBase {
@@ -198,7 +199,6 @@ func (p *Pool[T]) markAborted(err error, reason DropReason) {
 // on the watcher's own goroutine: nobody may call Shutdown for a while.
 func (p *Pool[T]) abortByBase() {
 	p.abort(p.base.Err(), ReasonCanceled)
-	p.stopClock() // Shutdown, which would stop it too, may never come
 	p.awaitAccounted()
 	p.logDrops()
 }
