@@ -150,8 +150,8 @@ type inflight[T any] struct {
 
 // serve is work's loop. Recovering a handler's panic takes a deferred
 // function in a frame below the handler; serve's is set up once per call,
-// not once per job as a defer in run would be (that cost a quarter of the
-// time per job in the serial Submit benchmark, AMD, where the workers are
+// not once per job as a defer in run would be (that cost 13% of the serial
+// SubmitWait benchmark's time per job, AMD, abtest, where the workers are
 // the bottleneck). After a panic, serve accounts for the job and returns,
 // and work calls it again. If a handler calls runtime.Goexit, serve
 // accounts for the job and work's deferred function replaces the
@@ -379,7 +379,7 @@ func (p *Pool[T]) ended(w *worker, job T, jc *jobCtx, start int64, err error, ou
 	var ran time.Duration
 	var end int64
 	if p.timeout > 0 || p.timed {
-		if p.coarse != nil && jc != nil {
+		if p.coarse != nil { // only with a job timeout, so jc is set
 			end = p.jobEnd(jc)
 		} else {
 			end = p.clock()
