@@ -8,8 +8,9 @@ import (
 
 // coarseClock spares a pool with a job timeout the clock read per job that
 // timing each job's deadline would take: a read of the monotonic clock costs
-// 15-40ns (32ns on the AMD VM of the README's tables, whose clock source is
-// kvm-clock), and the workers, which read it, are what limits a busy pool.
+// 31ns on the Turin-class AMD VM of the README's tables (BenchmarkClock; its
+// clock source is kvm-clock), and the workers, which read it, are what
+// limits a busy pool.
 //
 // A timer refreshes now every tick while workers are awake, so now is at
 // most a tick (and the timer's lateness) behind the real clock and never
