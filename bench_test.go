@@ -138,6 +138,8 @@ func reportDispatch(b *testing.B, p *Pool[int]) {
 	b.ReportMetric(float64(m.parks)/n, "parks/job")
 	b.ReportMetric(float64(m.wakeups)/n, "wakeups/job")
 	b.ReportMetric(float64(m.tailPolls)/n, "tailpolls/job")
+	b.ReportMetric(float64(m.lostRaces)/n, "lostraces/job")
+	b.ReportMetric(float64(m.spells)/n, "spells/job")
 }
 
 // serialChan is serial for the channel pool.
@@ -164,11 +166,15 @@ func serialChan(b *testing.B, p *chanPool[int], c *counter) {
 //	parks/job       blocking waits: idle workers, SubmitWait for room
 //	wakeups/job     parked workers a submitter had to wake
 //	tailpolls/job   reads of tail, the line every push writes, by idle workers
+//	lostraces/job   compare-and-swaps on head or tail that another goroutine won
+//	spells/job      microsecond spins off head or tail after a lost race (awaitLull)
 //
 // Targets. Here and in BenchmarkSubmitParallel the producers keep the queue
 // busy: failedpops, parks, wakeups and tailpolls below 0.05 per job; yields
 // below 0.5, nearly all by SubmitWait callers on a full queue, which yield
-// a few times before they park. In BenchmarkSubmitPaced the workers are
+// a few times before they park; lostraces below 0.005 per job (without
+// awaitLull, two workers lost 0.005 to 0.03 races per job here, 16
+// submitters up to 0.12), and spells at most maxSpells per lost race. In BenchmarkSubmitPaced the workers are
 // idle between jobs, so up to one failed pop and idleSpinRounds yields per
 // job are inherent; tailpolls and wakeups must stay below 0.01 per job (idle
 // workers poll the next job's slot, which the consumer reads anyway, and
@@ -177,7 +183,9 @@ func serialChan(b *testing.B, p *chanPool[int], c *counter) {
 // Why the counts predict the cost on any CPU: the producer owns tail and the
 // slot it fills; every read of those lines by another core between two
 // pushes makes the next push fetch the line back, one cross-core transfer
-// each, and every wake-up is a hand-off through the scheduler. A transfer
+// each, and every wake-up is a hand-off through the scheduler. A lost race
+// is the visible part of head (or tail) moving between cores: each one
+// means the line was taken from under a goroutine that was about to use it. A transfer
 // costs tens of nanoseconds on one Intel die and more across the dies of an
 // AMD EPYC, so ns/op hides the same extra traffic on one machine and shows
 // it on another, while the counts are the same on both: judge a dispatch
@@ -530,3 +538,11 @@ func BenchmarkFeatures(b *testing.B) {
 }
 
 var errBench = errors.New("bench: transient")
+
+// BenchmarkSpin is one spell of awaitLull's spin (spellIters steps), which
+// the ring's constants assume takes about a microsecond.
+func BenchmarkSpin(b *testing.B) {
+	for range b.N {
+		spin(spellIters)
+	}
+}

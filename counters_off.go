@@ -19,3 +19,7 @@ func (*poolCounts) submitYielded() {}
 func (*poolCounts) submitParked()  {}
 
 func (p *Pool[T]) mechanism() (dispatchCounts, bool) { return dispatchCounts{}, false }
+
+type ringCounts struct{}
+
+func (*ringCounts) lost(int) {}

@@ -35,6 +35,21 @@ func (c *poolCounts) wokeWorker()    { c.wakeups.Add(1) }
 func (c *poolCounts) submitYielded() { c.yields.Add(1) }
 func (c *poolCounts) submitParked()  { c.parks.Add(1) }
 
+// ringCounts counts the queue's lost races (a compare-and-swap on head or
+// tail that another goroutine won) and the spells spun after them (see
+// stepAside), from any goroutine.
+type ringCounts struct {
+	races  atomic.Uint64
+	spells atomic.Uint64
+}
+
+func (c *ringCounts) lost(spells int) {
+	c.races.Add(1)
+	c.spells.Add(uint64(spells))
+}
+
+func (c *ringCounts) load() (lost, spells uint64) { return c.races.Load(), c.spells.Load() }
+
 // mechanism sums the counters. Call it only once the workers exited.
 func (p *Pool[T]) mechanism() (m dispatchCounts, ok bool) {
 	for _, w := range *p.crew.Load() {
@@ -47,5 +62,6 @@ func (p *Pool[T]) mechanism() (m dispatchCounts, ok bool) {
 	m.yields += p.counts.yields.Load()
 	m.parks += p.counts.parks.Load()
 	m.wakeups = p.counts.wakeups.Load()
+	m.lostRaces, m.spells = p.q.counts.load()
 	return m, true
 }

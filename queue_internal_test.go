@@ -4,7 +4,10 @@ import (
 	"context"
 	"math"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -135,5 +138,98 @@ func TestIdleSpinRounds(t *testing.T) {
 	}
 	if got := p.idleSpinRounds(); got != 1 {
 		t.Errorf("1 worker on %d Ps: %d spin rounds; want 1", procs, got)
+	}
+}
+
+// TestAwaitLull checks when a goroutine that lost a race for head or tail
+// comes back: after one spell when nobody advances the counter, at once
+// (after that spell) when the queue closed, and only after more spells,
+// never more than maxSpells, while another goroutine keeps advancing it.
+func TestAwaitLull(t *testing.T) {
+	t.Run("still", func(t *testing.T) {
+		var c atomic.Uint64
+		c.Store(41)
+		if now, spells := awaitLull(&c, 40); now != 41 || spells != 1 {
+			t.Errorf("awaitLull on a still counter = %d, %d spells; want 41 after 1 spell", now, spells)
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		var c atomic.Uint64
+		c.Store(closedBit | 1000)
+		if now, spells := awaitLull(&c, 7); now != closedBit|1000 || spells != 1 {
+			t.Errorf("awaitLull on a closed counter = %#x, %d spells; want %#x after 1 spell", now, spells, uint64(closedBit|1000))
+		}
+	})
+	t.Run("streaming", func(t *testing.T) {
+		if runtime.GOMAXPROCS(0) < 2 {
+			t.Skip("needs a second P for the goroutine that advances the counter")
+		}
+		// The advancing goroutine may be descheduled by the OS at any
+		// moment; one attempt in which it kept going throughout is enough.
+		var best int
+		for range 50 {
+			var c atomic.Uint64
+			var stop atomic.Bool
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for !stop.Load() {
+					c.Add(1)
+				}
+			}()
+			// Wait for it on this P rather than on a channel it closes:
+			// that would hand this goroutine to the advancer's P, where
+			// they would take turns instead of running side by side.
+			for deadline := time.Now().Add(time.Second); c.Load() < 1000 && time.Now().Before(deadline); {
+			}
+			now, spells := awaitLull(&c, c.Load())
+			stop.Store(true)
+			<-done
+			if spells > maxSpells || now > c.Load() {
+				t.Fatalf("awaitLull = %d after %d spells; want at most %d spells and a value the counter had", now, spells, maxSpells)
+			}
+			if best = max(best, spells); best == maxSpells {
+				return
+			}
+		}
+		t.Errorf("awaitLull while another goroutine advanced the counter spun at most %d spells; want %d", best, maxSpells)
+	})
+}
+
+// TestLostRaceStaysCorrect races two consumers and two producers through a
+// small ring, where they lose races (and step aside) all the time, and
+// checks that every value comes out exactly once.
+func TestLostRaceStaysCorrect(t *testing.T) {
+	const perProducer = 20000
+	r := newRing[int](8, false)
+	var wg sync.WaitGroup
+	for p := range 2 {
+		wg.Go(func() {
+			for i := range perProducer {
+				for r.push(p*perProducer+i, 0) != pushed {
+					runtime.Gosched()
+				}
+			}
+		})
+	}
+	seen := make([]atomic.Int32, 2*perProducer)
+	var taken atomic.Int64
+	for range 2 {
+		wg.Go(func() {
+			for taken.Load() < 2*perProducer {
+				if v, _, ok := r.pop(); ok {
+					seen[v].Add(1)
+					taken.Add(1)
+				} else {
+					runtime.Gosched()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for v := range seen {
+		if n := seen[v].Load(); n != 1 {
+			t.Fatalf("value %d popped %d times; want 1", v, n)
+		}
 	}
 }
