@@ -166,17 +166,17 @@ func serialChan(b *testing.B, p *chanPool[int], c *counter) {
 //	parks/job       blocking waits: idle workers, SubmitWait for room
 //	wakeups/job     parked workers a submitter had to wake
 //	tailpolls/job   reads of tail, the line every push writes, by idle workers
-//	lostraces/job   compare-and-swaps on head or tail that another goroutine won
-//	spells/job      microsecond spins off head or tail after a lost race (awaitLull)
+//	lostraces/job   races for head or tail lost to another goroutine
+//	spells/job      microsecond spins off head or tail after them (awaitLull)
 //
 // Targets. Here and in BenchmarkSubmitParallel the producers keep the queue
 // busy: failedpops, parks, wakeups and tailpolls below 0.05 per job; yields
 // below 0.5, nearly all by SubmitWait callers on a full queue, which yield
 // a few times before they park; lostraces below 0.005 per job (without
-// awaitLull, two workers lost 0.005 to 0.03 races per job here, 16
-// submitters up to 0.12), and spells at most maxSpells per lost race. In BenchmarkSubmitPaced the workers are
-// idle between jobs, so up to one failed pop and idleSpinRounds yields per
-// job are inherent; tailpolls and wakeups must stay below 0.01 per job (idle
+// stepping aside, two workers lost 0.005 to 0.03 races per job here and 16
+// submitters up to 0.12). In BenchmarkSubmitPaced the workers are idle
+// between jobs, so up to one failed pop and idleSpinRounds yields per job
+// are inherent; tailpolls and wakeups must stay below 0.01 per job (idle
 // workers poll the next job's slot, which the consumer reads anyway, and
 // read tail only once per park).
 //

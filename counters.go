@@ -8,6 +8,6 @@ type dispatchCounts struct {
 	parks      uint64 // blocking waits: idle workers, and SubmitWait on a full queue
 	wakeups    uint64 // parked workers woken by a submitter
 	tailPolls  uint64 // reads of tail (written by every push) by idle workers
-	lostRaces  uint64 // compare-and-swaps on head or tail lost to another goroutine
+	lostRaces  uint64 // races for head or tail lost to another goroutine (see stepAside)
 	spells     uint64 // spells spun off head or tail after a lost race (see stepAside)
 }

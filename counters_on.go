@@ -35,9 +35,8 @@ func (c *poolCounts) wokeWorker()    { c.wakeups.Add(1) }
 func (c *poolCounts) submitYielded() { c.yields.Add(1) }
 func (c *poolCounts) submitParked()  { c.parks.Add(1) }
 
-// ringCounts counts the queue's lost races (a compare-and-swap on head or
-// tail that another goroutine won) and the spells spun after them (see
-// stepAside), from any goroutine.
+// ringCounts counts the queue's lost races for head or tail (see
+// stepAside) and the spells spun after them, from any goroutine.
 type ringCounts struct {
 	races  atomic.Uint64
 	spells atomic.Uint64

@@ -78,7 +78,8 @@ type Pool[T any] struct {
 	crew atomic.Pointer[[]*worker]
 	size atomic.Int64
 	// procs is runtime.GOMAXPROCS, read by New, Start and Resize (reading it
-	// takes the scheduler's lock, so not per park; see idleSpinRounds).
+	// takes the scheduler's lock, so not per park; see idleSpinRounds and
+	// readProcs).
 	procs atomic.Int64
 	// retry holds jobs waiting for a retry; nil without a retry policy. Set
 	// by New.
@@ -191,7 +192,7 @@ func New[T any](handler Handler[T], opts ...Option) (*Pool[T], error) {
 	p.runCtx, p.cancelRun = context.WithCancel(s.ctx)
 	p.home = &ctxHome{base: s.ctx, baseDone: s.ctx.Done(), run: p.runCtx, epoch: p.epoch}
 	p.size.Store(int64(s.workers))
-	p.procs.Store(int64(runtime.GOMAXPROCS(0)))
+	p.readProcs()
 	p.grow(s.workers)
 	p.stopBaseWatch = context.AfterFunc(s.ctx, p.abortByBase)
 	return p, nil
@@ -266,7 +267,7 @@ func (p *Pool[T]) Start() {
 	p.running.Store(true)
 	n := int(p.size.Load())
 	p.live.Store(int64(n))
-	p.procs.Store(int64(runtime.GOMAXPROCS(0)))
+	p.readProcs()
 	p.startClock()
 	for _, w := range (*p.crew.Load())[:n] {
 		w.running = true
@@ -301,4 +302,12 @@ func (p *Pool[T]) logWarn(msg string, args ...any) {
 	if p.log != nil {
 		p.log.Warn(msg, args...)
 	}
+}
+
+// readProcs reads runtime.GOMAXPROCS into procs and the queue's threshold
+// for stepping aside (see awaitLull).
+func (p *Pool[T]) readProcs() {
+	n := runtime.GOMAXPROCS(0)
+	p.procs.Store(int64(n))
+	p.q.setProcs(n)
 }

@@ -2,6 +2,7 @@ package workpool
 
 import (
 	"math/bits"
+	"runtime"
 	"sync/atomic"
 )
 
@@ -33,10 +34,14 @@ type ring[T any] struct {
 	// on one cache line. Coprime with size, so place is a permutation.
 	stride uint64
 	slots  []slot[T] // len(slots) == size
+	// lull is awaitLull's threshold (see setProcs), set when the pool reads
+	// GOMAXPROCS; read only after a lost race.
+	lull atomic.Uint64
 	// stamps[i] is when slots[i]'s job was accepted (nanoseconds on the
 	// pool's clock); nil when the pool does not record queue wait.
 	stamps []int64
-	counts ringCounts // lost races and spells; empty unless built for them
+	_      cacheLinePad // the counters below are written; the fields above are read by every push and pop
+	counts ringCounts   // lost races and spells; empty unless built for them
 }
 
 type slot[T any] struct {
@@ -70,6 +75,7 @@ func newRing[T any](size int, stamped bool) *ring[T] {
 	if stamped {
 		r.stamps = make([]int64, size)
 	}
+	r.setProcs(runtime.GOMAXPROCS(0))
 	return r
 }
 
@@ -80,6 +86,7 @@ func (r *ring[T]) push(v T, stamp int64) pushResult { return r.pushAt(v, stamp, 
 // (for an eviction that began before close and must replace what it evicts).
 func (r *ring[T]) pushAt(v T, stamp int64, afterClose bool) pushResult {
 	tail := r.tail.Load()
+	budget := maxSpells // for stepping aside, per call
 	for {
 		if tail&closedBit != 0 && !afterClose {
 			return pushClosed
@@ -99,13 +106,13 @@ func (r *ring[T]) pushAt(v T, stamp int64, afterClose bool) pushResult {
 				s.seq.Store(2*pos + 1) // publishes val and stamp to the popper
 				return pushed
 			}
-			tail = r.stepAside(&r.tail, tail)
+			tail, budget = r.stepAside(&r.tail, budget)
 		case d < 0:
 			// The slot still holds the job from the previous round: full.
 			return pushFull
 		default:
 			// Another producer took pos; catch up.
-			tail = r.stepAside(&r.tail, tail)
+			tail, budget = r.stepAside(&r.tail, budget)
 		}
 	}
 }
@@ -115,6 +122,7 @@ func (r *ring[T]) pushAt(v T, stamp int64, afterClose bool) pushResult {
 // pending). It never blocks.
 func (r *ring[T]) pop() (v T, stamp int64, ok bool) {
 	pos := r.head.Load()
+	budget := maxSpells // for stepping aside, per call
 	for {
 		i := r.place(pos)
 		s := &r.slots[i]
@@ -131,60 +139,78 @@ func (r *ring[T]) pop() (v T, stamp int64, ok bool) {
 				s.seq.Store(2 * (pos + r.size)) // frees the slot for the next round
 				return v, stamp, true
 			}
-			pos = r.stepAside(&r.head, pos)
+			pos, budget = r.stepAside(&r.head, budget)
 		case d < 0:
 			return v, 0, false
 		default:
 			// Another consumer took pos.
-			pos = r.stepAside(&r.head, pos)
+			pos, budget = r.stepAside(&r.head, budget)
 		}
 	}
 }
 
-// stepAside is called by a producer (a consumer) that lost the race for
-// position seen of c, tail (head), to another, and returns c's value to try
-// next (see awaitLull).
-func (r *ring[T]) stepAside(c *atomic.Uint64, seen uint64) uint64 {
-	now, spells := awaitLull(c, seen)
+// stepAside is called by a push (a pop) that lost the race for tail (head)
+// to another goroutine: its compare-and-swap failed, or the slot showed that
+// its read of the counter c was stale. It returns c's value to try next and
+// what is left of the call's budget of spells (see awaitLull); once that is
+// spent, the call retries at once.
+func (r *ring[T]) stepAside(c *atomic.Uint64, budget int) (uint64, int) {
+	lull := r.lull.Load()
+	if budget <= 0 || lull == 0 {
+		r.counts.lost(0)
+		return c.Load(), budget
+	}
+	now, spells := awaitLull(c, budget, lull)
 	r.counts.lost(spells)
-	return now
+	return now, budget - spells
 }
 
 // awaitLull keeps a goroutine that lost a race for counter c (head or tail)
-// off c while others are advancing it fast, and returns c's value and the
-// number of spells it spun.
+// off c while others advance it fast. It spins spells of about a
+// microsecond, touching no shared memory, and looks again after each: it
+// returns c's value once c advanced by fewer than lull in a spell, c is
+// closed, or budget spells are spun, with the number of spells.
 //
-// Retrying at once would pull c's cache line back from the winner; with two
-// goroutines taking tiny jobs, that line then crosses cores on every pop and
-// each pop waits for it: on the Turin-class VM two workers draining a
-// backlog took about 200ns per job, one alone 35ns. So the loser spins for
-// a spell of about a microsecond, touching no shared memory, and looks
-// again: while the others advance c by lullStream or more per spell they
-// keep up without it, and it spins another spell, up to maxSpells; once
-// they slow down (an empty queue, jobs of a microsecond or more) it returns.
-// Tiny jobs are thus taken in streaks by one goroutine at a time, as a
-// contended runtime mutex hands them out, while a pool whose jobs do real
-// work loses at most one spell per lost race (BenchmarkCompare's 1µs CPU
-// job is no slower). Spinning rather than yielding keeps the goroutine on
-// its core: runtime.Gosched here made the serial benchmark slower.
-func awaitLull(c *atomic.Uint64, seen uint64) (now uint64, spells int) {
-	seen &^= closedBit
-	for spells < maxSpells {
+// Why: retrying at once pulls c's cache line back from the winner; with two
+// goroutines taking tiny jobs, the line then crosses cores on every pop and
+// each pop waits for it. On the Turin-class VM two workers draining a
+// backlog took about 200ns per job, one alone 35ns. While the others keep
+// up without the loser (lull or more jobs per spell), it stays off, so tiny
+// jobs are taken in streaks by one goroutine at a time, as a contended
+// runtime mutex hands them out. A pool whose jobs take a microsecond or
+// more sees a lull at once: the others cannot take lull jobs per spell (see
+// setProcs), so the loser loses one spell per lost race. With one P there
+// is nobody to step aside for. Spinning rather
+// than yielding keeps the goroutine on its core: runtime.Gosched after the
+// first spell made the serial benchmark 1.5× slower (abtest, 6 rounds).
+func awaitLull(c *atomic.Uint64, budget int, lull uint64) (now uint64, spells int) {
+	now = c.Load()
+	for spells < budget && now&closedBit == 0 { // a push must see a close at once
+		seen := now
 		spin(spellIters)
 		spells++
 		now = c.Load()
-		if now&closedBit != 0 || now-seen < lullStream {
-			return now, spells // closed (a push must see it at once), or a lull
+		if now&closedBit == 0 && now-seen < lull {
+			break
 		}
-		seen = now
 	}
 	return now, spells
 }
 
+// setProcs sets lull, awaitLull's threshold, for GOMAXPROCS n: n, since
+// the loser holds a P while it spins, so at most n-1 others run, and with
+// jobs of a microsecond or more they take fewer than n per spell; 0 with
+// one P, where the winner cannot even run while the loser spins.
+func (r *ring[T]) setProcs(n int) {
+	if n < 2 {
+		n = 0
+	}
+	r.lull.Store(uint64(n))
+}
+
 const (
 	spellIters = 800 // about 1µs: 1.2ns per iteration on the Turin-class VM (BenchmarkSpin)
-	lullStream = 2   // fewer advances than this in a spell is a lull
-	maxSpells  = 16
+	maxSpells  = 16  // per push or pop call
 )
 
 // spinSink keeps spin's result alive, so the compiler keeps its loop.

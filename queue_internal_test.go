@@ -143,46 +143,61 @@ func TestIdleSpinRounds(t *testing.T) {
 
 // TestAwaitLull checks when a goroutine that lost a race for head or tail
 // comes back: after one spell when nobody advances the counter, at once
-// (after that spell) when the queue closed, and only after more spells,
-// never more than maxSpells, while another goroutine keeps advancing it.
+// when the queue is closed, after more spells (never more than its budget)
+// while another goroutine keeps advancing it, and soon after that goroutine
+// stops.
 func TestAwaitLull(t *testing.T) {
 	t.Run("still", func(t *testing.T) {
 		var c atomic.Uint64
 		c.Store(41)
-		if now, spells := awaitLull(&c, 40); now != 41 || spells != 1 {
+		if now, spells := awaitLull(&c, maxSpells, 2); now != 41 || spells != 1 {
 			t.Errorf("awaitLull on a still counter = %d, %d spells; want 41 after 1 spell", now, spells)
 		}
 	})
 	t.Run("closed", func(t *testing.T) {
 		var c atomic.Uint64
 		c.Store(closedBit | 1000)
-		if now, spells := awaitLull(&c, 7); now != closedBit|1000 || spells != 1 {
-			t.Errorf("awaitLull on a closed counter = %#x, %d spells; want %#x after 1 spell", now, spells, uint64(closedBit|1000))
+		if now, spells := awaitLull(&c, maxSpells, 2); now != closedBit|1000 || spells != 0 {
+			t.Errorf("awaitLull on a closed counter = %#x, %d spells; want %#x at once", now, spells, uint64(closedBit|1000))
 		}
 	})
-	t.Run("streaming", func(t *testing.T) {
-		if runtime.GOMAXPROCS(0) < 2 {
-			t.Skip("needs a second P for the goroutine that advances the counter")
+	t.Run("budget", func(t *testing.T) {
+		var c atomic.Uint64
+		if _, spells := awaitLull(&c, 0, 2); spells != 0 {
+			t.Errorf("awaitLull with no budget spun %d spells; want 0", spells)
 		}
-		// The advancing goroutine may be descheduled by the OS at any
-		// moment; one attempt in which it kept going throughout is enough.
-		var best int
-		for range 50 {
+	})
+	if runtime.NumCPU() < 2 || runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("the other subtests need a second CPU for the goroutine that advances the counter")
+	}
+	// advance runs a goroutine that advances c until stop returns true,
+	// and returns once it has begun. The caller waits on this P rather than
+	// on a channel the goroutine closes: that would hand the caller to the
+	// goroutine's P, where the two would take turns instead of running side
+	// by side.
+	advance := func(c *atomic.Uint64, stop func() bool) (done chan struct{}) {
+		done = make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; i%32 != 0 || !stop(); i++ {
+				c.Add(1)
+			}
+		}()
+		for deadline := time.Now().Add(time.Second); c.Load() < 100 && time.Now().Before(deadline); {
+		}
+		return done
+	}
+	// The OS may deschedule the advancing goroutine at any moment, so each
+	// subtest makes several attempts, spread out in time, and asks for
+	// one that shows the behaviour.
+	const attempts = 40
+	t.Run("streaming", func(t *testing.T) {
+		best := 0
+		for range attempts {
 			var c atomic.Uint64
 			var stop atomic.Bool
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for !stop.Load() {
-					c.Add(1)
-				}
-			}()
-			// Wait for it on this P rather than on a channel it closes:
-			// that would hand this goroutine to the advancer's P, where
-			// they would take turns instead of running side by side.
-			for deadline := time.Now().Add(time.Second); c.Load() < 1000 && time.Now().Before(deadline); {
-			}
-			now, spells := awaitLull(&c, c.Load())
+			done := advance(&c, stop.Load)
+			now, spells := awaitLull(&c, maxSpells, 2)
 			stop.Store(true)
 			<-done
 			if spells > maxSpells || now > c.Load() {
@@ -191,14 +206,35 @@ func TestAwaitLull(t *testing.T) {
 			if best = max(best, spells); best == maxSpells {
 				return
 			}
+			time.Sleep(time.Millisecond) // spread the attempts out, past a busy moment
 		}
 		t.Errorf("awaitLull while another goroutine advanced the counter spun at most %d spells; want %d", best, maxSpells)
+	})
+	t.Run("stops", func(t *testing.T) {
+		// The advancing goroutine stops after about 4 spells: awaitLull
+		// must come back soon after, not spin out its budget.
+		var got []int
+		for range attempts {
+			var c atomic.Uint64
+			var until atomic.Int64
+			until.Store(math.MaxInt64)
+			done := advance(&c, func() bool { return time.Now().UnixNano() > until.Load() })
+			until.Store(time.Now().Add(4 * time.Microsecond).UnixNano())
+			_, spells := awaitLull(&c, maxSpells, 2)
+			<-done
+			if spells > 1 && spells < maxSpells {
+				return
+			}
+			got = append(got, spells)
+			time.Sleep(time.Millisecond)
+		}
+		t.Errorf("awaitLull while the other goroutine advanced the counter for 4µs and stopped spun %v spells; want one attempt with more than 1 and fewer than %d", got, maxSpells)
 	})
 }
 
 // TestLostRaceStaysCorrect races two consumers and two producers through a
-// small ring, where they lose races (and step aside) all the time, and
-// checks that every value comes out exactly once.
+// small ring, where some races for head and tail are lost (and the losers
+// step aside), and checks that every value comes out exactly once.
 func TestLostRaceStaysCorrect(t *testing.T) {
 	const perProducer = 20000
 	r := newRing[int](8, false)
@@ -214,9 +250,10 @@ func TestLostRaceStaysCorrect(t *testing.T) {
 	}
 	seen := make([]atomic.Int32, 2*perProducer)
 	var taken atomic.Int64
+	deadline := time.Now().Add(time.Minute) // fail, rather than hang, if a value is lost
 	for range 2 {
 		wg.Go(func() {
-			for taken.Load() < 2*perProducer {
+			for taken.Load() < 2*perProducer && time.Now().Before(deadline) {
 				if v, _, ok := r.pop(); ok {
 					seen[v].Add(1)
 					taken.Add(1)
@@ -227,6 +264,9 @@ func TestLostRaceStaysCorrect(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if n := taken.Load(); n != 2*perProducer {
+		t.Fatalf("%d values popped in a minute; want %d", n, 2*perProducer)
+	}
 	for v := range seen {
 		if n := seen[v].Load(); n != 1 {
 			t.Fatalf("value %d popped %d times; want 1", v, n)

@@ -2,7 +2,6 @@ package workpool
 
 import (
 	"fmt"
-	"runtime"
 )
 
 // Resize sets the number of workers to n, at once, while the pool runs (or,
@@ -34,7 +33,7 @@ func (p *Pool[T]) Resize(n int) error {
 	}
 	p.grow(n)
 	p.size.Store(int64(n))
-	p.procs.Store(int64(runtime.GOMAXPROCS(0)))
+	p.readProcs()
 	if p.state == stateRunning {
 		// Workers below n that retired (or are retiring, and will see n under
 		// mu) come back; new ones start.
