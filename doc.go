@@ -172,17 +172,24 @@
 // wait and run time; the Prometheus adapter records them without locks or
 // allocations.
 //
+// A goroutine that loses the race for the queue's head (or tail) to
+// another spins for spells of about a microsecond, touching no shared
+// memory, while the others keep taking jobs fast, up to 16 spells per call:
+// tiny jobs are then taken in streaks instead of moving head's cache line
+// between cores on every job, and jobs of a microsecond or more lose one
+// spell per lost race.
+//
 // Measured side by side with a bare buffered channel read by two goroutines
 // (the benchmarks directory, 2 workers, empty job; medians of one run per
 // machine), the cost depends on the CPU. With the job timeout off, serial
 // submit costs 0.97× the channel on an Intel Xeon, 1.18× on one AMD EPYC
-// VM and 1.79× to 1.84× on a Turin-class one, and from 16 submitters at
-// once 0.65×, 0.92× and 0.96× to 1.05×; with the default 30s job timeout,
-// 1.85× to 2.59× (serial, the two AMD VMs). With a ~1µs job it costs 0.84×
-// to 0.88× the channel on all three, and pond, conc, errgroup and ants cost 2.8× to 15× the channel per
-// empty job. A queued job takes sizeof(T) + 8 bytes. The benchmarks built
-// with -tags workpool_counters also report what the dispatch did per job
-// (see the README).
+// VM (both at earlier commits) and 1.25× on a Turin-class one, and from
+// 16 submitters at once 0.65×, 0.92× and 0.81×; with the default 30s job
+// timeout, 1.74× and 1.34× on the Turin-class VM. With a ~1µs job it costs
+// 0.84× to 0.91× the channel on all three, and pond, conc, errgroup and
+// ants cost 2.8× to 15× the channel per empty job. A queued job takes
+// sizeof(T) + 8 bytes. The benchmarks built with -tags workpool_counters
+// also report what the dispatch did per job (see the README).
 //
 // # Examples
 //
