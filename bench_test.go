@@ -175,11 +175,12 @@ func serialChan(b *testing.B, p *chanPool[int], c *counter) {
 // a few times before they park. Lost races below 0.005 per job here and
 // below 0.01 in BenchmarkSubmitParallel (measured on the Turin-class VM:
 // 0.0005 to 0.0036 and 0.0002 to 0.0049; without stepping aside, 0.005 to
-// 0.034 and 0.011 to 0.116). In BenchmarkSubmitPaced the workers are idle
-// between jobs, so up to one failed pop and idleSpinRounds yields per job
-// are inherent; tailpolls and wakeups must stay below 0.01 per job (idle
-// workers poll the next job's slot, which the consumer reads anyway, and
-// read tail only once per park).
+// 0.034 and 0.011 to 0.116); spells below 0.1 per job, since each costs
+// a goroutine about a microsecond of CPU (measured: 0.005 to 0.054). In
+// BenchmarkSubmitPaced the workers are idle between jobs, so up to one
+// failed pop and idleSpinRounds yields per job are inherent; tailpolls and
+// wakeups must stay below 0.01 per job (idle workers poll the next job's
+// slot, which the consumer reads anyway, and read tail only once per park).
 //
 // Why the counts predict the cost on any CPU: the producer owns tail and the
 // slot it fills; every read of those lines by another core between two

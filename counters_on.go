@@ -38,6 +38,7 @@ func (c *poolCounts) submitParked()  { c.parks.Add(1) }
 // ringCounts counts the queue's lost races for head or tail (see
 // stepAside) and the spells spun after them, from any goroutine.
 type ringCounts struct {
+	_      cacheLinePad // off the line of the ring fields every push and pop reads
 	races  atomic.Uint64
 	spells atomic.Uint64
 }

@@ -34,14 +34,16 @@ type ring[T any] struct {
 	// on one cache line. Coprime with size, so place is a permutation.
 	stride uint64
 	slots  []slot[T] // len(slots) == size
-	// lull is awaitLull's threshold (see setProcs), set when the pool reads
-	// GOMAXPROCS; read only after a lost race.
+	// lull is awaitLull's threshold (see setProcs). Written by newRing and
+	// by the pool's readProcs (New, Start and Resize) while pushes and pops
+	// read it after a lost race, hence atomic. It goes stale if GOMAXPROCS
+	// changes in between, which costs time, never correctness: a pool grown
+	// from one P steps aside only once Start or Resize reads it again.
 	lull atomic.Uint64
 	// stamps[i] is when slots[i]'s job was accepted (nanoseconds on the
 	// pool's clock); nil when the pool does not record queue wait.
 	stamps []int64
-	_      cacheLinePad // the counters below are written; the fields above are read by every push and pop
-	counts ringCounts   // lost races and spells; empty unless built for them
+	counts ringCounts // lost races and spells; empty unless built for them
 }
 
 type slot[T any] struct {
@@ -79,7 +81,9 @@ func newRing[T any](size int, stamped bool) *ring[T] {
 	return r
 }
 
-// push appends v unless the queue is full or closed. It never blocks.
+// push appends v unless the queue is full or closed. It never blocks; after
+// lost races it may spin for up to maxSpells spells, about 16µs (see
+// stepAside).
 func (r *ring[T]) push(v T, stamp int64) pushResult { return r.pushAt(v, stamp, false) }
 
 // pushAt is push; with afterClose it pushes even once the queue is closed
@@ -119,7 +123,8 @@ func (r *ring[T]) pushAt(v T, stamp int64, afterClose bool) pushResult {
 
 // pop removes the oldest job. ok is false when no job is ready: the queue is
 // empty, or the producer of the next job has not finished writing it (see
-// pending). It never blocks.
+// pending). It never blocks; after lost races it may spin for up to
+// maxSpells spells, about 16µs (see stepAside).
 func (r *ring[T]) pop() (v T, stamp int64, ok bool) {
 	pos := r.head.Load()
 	budget := maxSpells // for stepping aside, per call
@@ -153,23 +158,23 @@ func (r *ring[T]) pop() (v T, stamp int64, ok bool) {
 // to another goroutine: its compare-and-swap failed, or the slot showed that
 // its read of the counter c was stale. It returns c's value to try next and
 // what is left of the call's budget of spells (see awaitLull); once that is
-// spent, the call retries at once.
+// spent, or with one P (lull 0), the call retries at once.
 func (r *ring[T]) stepAside(c *atomic.Uint64, budget int) (uint64, int) {
 	lull := r.lull.Load()
 	if budget <= 0 || lull == 0 {
 		r.counts.lost(0)
 		return c.Load(), budget
 	}
-	now, spells := awaitLull(c, budget, lull)
+	now, spells := awaitLull(c, budget, lull, spinSpell)
 	r.counts.lost(spells)
 	return now, budget - spells
 }
 
 // awaitLull keeps a goroutine that lost a race for counter c (head or tail)
-// off c while others advance it fast. It spins spells of about a
-// microsecond, touching no shared memory, and looks again after each: it
-// returns c's value once c advanced by fewer than lull in a spell, c is
-// closed, or budget spells are spun, with the number of spells.
+// off c while others advance it fast. It waits a spell (spell; spinSpell
+// outside tests) and looks again: it returns c's value once c advanced by
+// fewer than lull during a spell, c is closed, or budget spells have
+// passed, with the number of spells.
 //
 // Why: retrying at once pulls c's cache line back from the winner; with two
 // goroutines taking tiny jobs, the line then crosses cores on every pop and
@@ -178,16 +183,15 @@ func (r *ring[T]) stepAside(c *atomic.Uint64, budget int) (uint64, int) {
 // up without the loser (lull or more jobs per spell), it stays off, so tiny
 // jobs are taken in streaks by one goroutine at a time, as a contended
 // runtime mutex hands them out. A pool whose jobs take a microsecond or
-// more sees a lull at once: the others cannot take lull jobs per spell (see
-// setProcs), so the loser loses one spell per lost race. With one P there
-// is nobody to step aside for. Spinning rather
-// than yielding keeps the goroutine on its core: runtime.Gosched after the
-// first spell made the serial benchmark 1.5× slower (abtest, 6 rounds).
-func awaitLull(c *atomic.Uint64, budget int, lull uint64) (now uint64, spells int) {
+// more sees a lull at once (see setProcs), so the loser loses one spell per
+// lost race. Spinning rather than yielding keeps the goroutine on its core:
+// runtime.Gosched after the first spell made the serial benchmark 1.5×
+// slower (abtest, 6 rounds).
+func awaitLull(c *atomic.Uint64, budget int, lull uint64, spell func()) (now uint64, spells int) {
 	now = c.Load()
 	for spells < budget && now&closedBit == 0 { // a push must see a close at once
 		seen := now
-		spin(spellIters)
+		spell()
 		spells++
 		now = c.Load()
 		if now&closedBit == 0 && now-seen < lull {
@@ -197,13 +201,25 @@ func awaitLull(c *atomic.Uint64, budget int, lull uint64) (now uint64, spells in
 	return now, spells
 }
 
-// setProcs sets lull, awaitLull's threshold, for GOMAXPROCS n: n, since
-// the loser holds a P while it spins, so at most n-1 others run, and with
-// jobs of a microsecond or more they take fewer than n per spell; 0 with
-// one P, where the winner cannot even run while the loser spins.
+// spinSpell is one spell of awaitLull: about a microsecond of computation
+// that touches no shared memory (BenchmarkSpin).
+func spinSpell() { spin(spellIters) }
+
+// setProcs sets lull, awaitLull's threshold, for GOMAXPROCS n. The loser
+// holds a P while it spins, so at most n-1 others run, and with jobs of a
+// microsecond or more they take fewer than n per spell: lull is n. It is
+// at most maxLull, so that on a machine with many Ps a lone winner taking
+// tiny jobs (35ns each here, about 28 per spell) still counts as a stream;
+// there many workers with 1µs jobs do too, and a loser idles up to a budget
+// of spells while the others drain the queue. (Measured at GOMAXPROCS=2
+// only.) It is 0 with one P, where the winner cannot even run while the
+// loser spins: nobody steps aside.
 func (r *ring[T]) setProcs(n int) {
-	if n < 2 {
+	switch {
+	case n < 2:
 		n = 0
+	case n > maxLull:
+		n = maxLull
 	}
 	r.lull.Store(uint64(n))
 }
@@ -211,6 +227,7 @@ func (r *ring[T]) setProcs(n int) {
 const (
 	spellIters = 800 // about 1µs: 1.2ns per iteration on the Turin-class VM (BenchmarkSpin)
 	maxSpells  = 16  // per push or pop call
+	maxLull    = 8
 )
 
 // spinSink keeps spin's result alive, so the compiler keeps its loop.

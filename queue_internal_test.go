@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -142,94 +143,74 @@ func TestIdleSpinRounds(t *testing.T) {
 }
 
 // TestAwaitLull checks when a goroutine that lost a race for head or tail
-// comes back: after one spell when nobody advances the counter, at once
-// when the queue is closed, after more spells (never more than its budget)
-// while another goroutine keeps advancing it, and soon after that goroutine
-// stops.
+// comes back, with spells that advance the counter as other goroutines
+// would: after one spell when nobody advances it, at once when the queue is
+// closed, after the spell in which it closes, after its budget while the
+// others stream, and after the first spell in which they slow down.
 func TestAwaitLull(t *testing.T) {
-	t.Run("still", func(t *testing.T) {
-		var c atomic.Uint64
-		c.Store(41)
-		if now, spells := awaitLull(&c, maxSpells, 2); now != 41 || spells != 1 {
-			t.Errorf("awaitLull on a still counter = %d, %d spells; want 41 after 1 spell", now, spells)
+	const lull = 4
+	// others returns a spell in which the counter advances by each step in
+	// turn (by 0 once the steps run out).
+	others := func(c *atomic.Uint64, steps ...uint64) func() {
+		return func() {
+			if len(steps) > 0 {
+				c.Add(steps[0])
+				steps = steps[1:]
+			}
 		}
-	})
-	t.Run("closed", func(t *testing.T) {
-		var c atomic.Uint64
-		c.Store(closedBit | 1000)
-		if now, spells := awaitLull(&c, maxSpells, 2); now != closedBit|1000 || spells != 0 {
-			t.Errorf("awaitLull on a closed counter = %#x, %d spells; want %#x at once", now, spells, uint64(closedBit|1000))
-		}
-	})
-	t.Run("budget", func(t *testing.T) {
-		var c atomic.Uint64
-		if _, spells := awaitLull(&c, 0, 2); spells != 0 {
-			t.Errorf("awaitLull with no budget spun %d spells; want 0", spells)
-		}
-	})
-	if runtime.NumCPU() < 2 || runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("the other subtests need a second CPU for the goroutine that advances the counter")
 	}
-	// advance runs a goroutine that advances c until stop returns true,
-	// and returns once it has begun. The caller waits on this P rather than
-	// on a channel the goroutine closes: that would hand the caller to the
-	// goroutine's P, where the two would take turns instead of running side
-	// by side.
-	advance := func(c *atomic.Uint64, stop func() bool) (done chan struct{}) {
-		done = make(chan struct{})
-		go func() {
-			defer close(done)
-			for i := 0; i%32 != 0 || !stop(); i++ {
-				c.Add(1)
-			}
-		}()
-		for deadline := time.Now().Add(time.Second); c.Load() < 100 && time.Now().Before(deadline); {
-		}
-		return done
+	tests := []struct {
+		name       string
+		start      uint64
+		budget     int
+		steps      []uint64
+		wantNow    uint64
+		wantSpells int
+	}{
+		{"still", 41, maxSpells, nil, 41, 1},
+		{"slow", 41, maxSpells, []uint64{lull - 1}, 44, 1},
+		{"closed", closedBit | 1000, maxSpells, []uint64{lull}, closedBit | 1000, 0},
+		{"closes", 7, maxSpells, []uint64{lull, closedBit}, closedBit | (7 + lull), 2},
+		{"no budget", 7, 0, []uint64{lull}, 7, 0},
+		{"stream", 0, maxSpells, slices.Repeat([]uint64{lull}, 100), maxSpells * lull, maxSpells},
+		{"small budget", 0, 3, slices.Repeat([]uint64{lull}, 100), 3 * lull, 3},
+		{"stream, then a lull", 0, maxSpells, []uint64{lull, lull + 5, lull, 1, lull}, 3*lull + 6, 4},
 	}
-	// The OS may deschedule the advancing goroutine at any moment, so each
-	// subtest makes several attempts, spread out in time, and asks for
-	// one that shows the behaviour.
-	const attempts = 40
-	t.Run("streaming", func(t *testing.T) {
-		best := 0
-		for range attempts {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			var c atomic.Uint64
-			var stop atomic.Bool
-			done := advance(&c, stop.Load)
-			now, spells := awaitLull(&c, maxSpells, 2)
-			stop.Store(true)
-			<-done
-			if spells > maxSpells || now > c.Load() {
-				t.Fatalf("awaitLull = %d after %d spells; want at most %d spells and a value the counter had", now, spells, maxSpells)
+			c.Store(tt.start)
+			now, spells := awaitLull(&c, tt.budget, lull, others(&c, tt.steps...))
+			if now != tt.wantNow || spells != tt.wantSpells {
+				t.Errorf("awaitLull = %#x after %d spells; want %#x after %d", now, spells, tt.wantNow, tt.wantSpells)
 			}
-			if best = max(best, spells); best == maxSpells {
-				return
-			}
-			time.Sleep(time.Millisecond) // spread the attempts out, past a busy moment
+		})
+	}
+}
+
+// TestStepAside checks the ring's side: the budget a call has left, the
+// threshold GOMAXPROCS sets, and that with one P nobody spins.
+func TestStepAside(t *testing.T) {
+	for _, tt := range []struct{ procs, lull int }{{1, 0}, {2, 2}, {4, 4}, {8, 8}, {64, maxLull}} {
+		r := newRing[int](8, false)
+		r.setProcs(tt.procs)
+		if got := r.lull.Load(); got != uint64(tt.lull) {
+			t.Errorf("setProcs(%d): lull %d; want %d", tt.procs, got, tt.lull)
 		}
-		t.Errorf("awaitLull while another goroutine advanced the counter spun at most %d spells; want %d", best, maxSpells)
-	})
-	t.Run("stops", func(t *testing.T) {
-		// The advancing goroutine stops after about 4 spells: awaitLull
-		// must come back soon after, not spin out its budget.
-		var got []int
-		for range attempts {
-			var c atomic.Uint64
-			var until atomic.Int64
-			until.Store(math.MaxInt64)
-			done := advance(&c, func() bool { return time.Now().UnixNano() > until.Load() })
-			until.Store(time.Now().Add(4 * time.Microsecond).UnixNano())
-			_, spells := awaitLull(&c, maxSpells, 2)
-			<-done
-			if spells > 1 && spells < maxSpells {
-				return
-			}
-			got = append(got, spells)
-			time.Sleep(time.Millisecond)
-		}
-		t.Errorf("awaitLull while the other goroutine advanced the counter for 4µs and stopped spun %v spells; want one attempt with more than 1 and fewer than %d", got, maxSpells)
-	})
+	}
+	r := newRing[int](8, false)
+	r.head.Store(5)
+	r.setProcs(2)
+	if now, left := r.stepAside(&r.head, maxSpells); now != 5 || left != maxSpells-1 {
+		t.Errorf("stepAside on a still head = %d with %d spells left; want 5 with %d", now, left, maxSpells-1)
+	}
+	if now, left := r.stepAside(&r.head, 0); now != 5 || left != 0 {
+		t.Errorf("stepAside with no budget = %d with %d spells left; want 5 with 0", now, left)
+	}
+	r.setProcs(1)
+	if now, left := r.stepAside(&r.head, maxSpells); now != 5 || left != maxSpells {
+		t.Errorf("stepAside with one P = %d with %d spells left; want 5 with %d", now, left, maxSpells)
+	}
 }
 
 // TestLostRaceStaysCorrect races two consumers and two producers through a
@@ -239,10 +220,11 @@ func TestLostRaceStaysCorrect(t *testing.T) {
 	const perProducer = 20000
 	r := newRing[int](8, false)
 	var wg sync.WaitGroup
+	deadline := time.Now().Add(time.Minute) // fail, rather than hang, if a value is lost or duplicated
 	for p := range 2 {
 		wg.Go(func() {
 			for i := range perProducer {
-				for r.push(p*perProducer+i, 0) != pushed {
+				for r.push(p*perProducer+i, 0) != pushed && time.Now().Before(deadline) {
 					runtime.Gosched()
 				}
 			}
@@ -250,7 +232,6 @@ func TestLostRaceStaysCorrect(t *testing.T) {
 	}
 	seen := make([]atomic.Int32, 2*perProducer)
 	var taken atomic.Int64
-	deadline := time.Now().Add(time.Minute) // fail, rather than hang, if a value is lost
 	for range 2 {
 		wg.Go(func() {
 			for taken.Load() < 2*perProducer && time.Now().Before(deadline) {
