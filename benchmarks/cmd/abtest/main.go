@@ -1,6 +1,6 @@
-// Command abtest compares the workpool package's own benchmarks at two
-// revisions on this machine, in interleaved rounds, and reports per-round
-// paired ratios: on a shared or bimodal machine the speed drifts between
+// Command abtest compares the workpool package's own benchmarks (or, with
+// -pkg benchmarks, the side-by-side ones) at two revisions on this machine,
+// in interleaved rounds, and reports per-round paired ratios: on a shared or bimodal machine the speed drifts between
 // rounds, and a ratio taken within one round cancels most of that drift,
 // where two separate benchstat samples do not.
 //
@@ -36,11 +36,15 @@ func run(args []string, stdout io.Writer) error {
 	benchtime := fs.String("benchtime", "200ms", "-test.benchtime per run")
 	tags := fs.String("tags", "", "build tags, e.g. workpool_counters")
 	out := fs.String("out", "", "directory for base.txt and cand.txt (default: a new temporary one)")
+	pkg := fs.String("pkg", ".", "the package to build, relative to the repository root (benchmarks: the side-by-side scenarios)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() < 1 || fs.NArg() > 2 || *rounds < 1 {
-		return fmt.Errorf("usage: abtest [-n rounds] [-bench re] [-benchtime d] [-tags t] [-out dir] BASE [CAND]")
+		return fmt.Errorf("usage: abtest [-n rounds] [-bench re] [-benchtime d] [-tags t] [-pkg dir] [-out dir] BASE [CAND]")
+	}
+	if !filepath.IsLocal(*pkg) {
+		return fmt.Errorf("-pkg %q: want a directory inside the repository, relative to its root", *pkg)
 	}
 	root, err := gitOutput("", "rev-parse", "--show-toplevel")
 	if err != nil {
@@ -60,7 +64,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	bins := [2]string{filepath.Join(dir, "base.test"), filepath.Join(dir, "cand.test")}
 	for i, rev := range []string{fs.Arg(0), cand} {
-		if err := build(root, rev, *tags, bins[i]); err != nil {
+		if err := build(root, rev, *pkg, *tags, bins[i]); err != nil {
 			return err
 		}
 	}
@@ -96,9 +100,10 @@ func run(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// build compiles the package's test binary at rev (the working tree if rev
-// is ""), in a temporary git worktree.
-func build(root, rev, tags, bin string) error {
+// build compiles the test binary of package pkg (a directory relative to
+// the repository root) at rev (the working tree if rev is ""), in a
+// temporary git worktree.
+func build(root, rev, pkg, tags, bin string) error {
 	src := root
 	if rev != "" {
 		wt, err := os.MkdirTemp("", "abtest-src")
@@ -117,7 +122,7 @@ func build(root, rev, tags, bin string) error {
 		args = append(args, "-tags", tags)
 	}
 	cmd := exec.Command("go", append(args, ".")...)
-	cmd.Dir, cmd.Stdout, cmd.Stderr = src, os.Stderr, os.Stderr
+	cmd.Dir, cmd.Stdout, cmd.Stderr = filepath.Join(src, pkg), os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("building %q: %v", rev, err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -55,6 +56,17 @@ func TestReport(t *testing.T) {
 	for _, want := range []string{"60.0", "1.02", "[0.97, 1.02]", "1/3"} {
 		if !strings.Contains(lines[1], want) {
 			t.Errorf("chan line %q lacks %q", lines[1], want)
+		}
+	}
+}
+
+// TestPkgMustBeLocal checks that -pkg names a directory inside the
+// repository: abtest builds it inside a worktree of each revision.
+func TestPkgMustBeLocal(t *testing.T) {
+	for _, pkg := range []string{"../elsewhere", "/tmp", ""} {
+		err := run([]string{"-pkg", pkg, "HEAD"}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "-pkg") {
+			t.Errorf("abtest -pkg %q HEAD = %v; want an error about -pkg", pkg, err)
 		}
 	}
 }
