@@ -48,7 +48,7 @@ func TestCoarseClockDeadlines(t *testing.T) {
 		}
 		var mu sync.Mutex
 		runs := map[int]*run{}
-		p, err := New(func(ctx context.Context, d int) error {
+		p := startCoarse(t, func(ctx context.Context, d int) error {
 			r := &run{start: time.Now()}
 			r.deadline, _ = ctx.Deadline()
 			time.Sleep(time.Duration(d) * time.Millisecond) // ignores ctx, as a stuck call would
@@ -61,14 +61,7 @@ func TestCoarseClockDeadlines(t *testing.T) {
 			runs[d].err = err
 			mu.Unlock()
 		}))
-		if err != nil {
-			t.Fatal(err)
-		}
 		c := p.coarse
-		if c == nil {
-			t.Fatal("no coarse clock with a 30s job timeout")
-		}
-		p.Start()
 		defer p.Shutdown(context.Background())
 
 		// Jobs of 1ms, 100ms, 29.9s (just under the timeout), 31s (past the
@@ -115,12 +108,8 @@ func TestCoarseClockDeadlines(t *testing.T) {
 func TestCoarseClockTicksWhileBusy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
-		p, err := New(func(ctx context.Context, _ int) error { <-release; return nil }, WithWorkers(2))
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := startCoarse(t, func(ctx context.Context, _ int) error { <-release; return nil }, WithWorkers(2))
 		c := p.coarse
-		p.Start()
 		if err := p.Submit(1); err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +145,7 @@ func TestCoarseClockBusyDeadlines(t *testing.T) {
 		release := make(chan struct{})
 		type run struct{ start, deadline time.Time }
 		runs := make(chan run, 100)
-		p, err := New(func(ctx context.Context, n int) error {
+		p := startCoarse(t, func(ctx context.Context, n int) error {
 			if n < 0 {
 				<-release
 				return nil
@@ -165,11 +154,7 @@ func TestCoarseClockBusyDeadlines(t *testing.T) {
 			runs <- run{time.Now(), dl}
 			return nil
 		}, WithWorkers(2), WithJobTimeout(timeout))
-		if err != nil {
-			t.Fatal(err)
-		}
 		tick := p.coarse.tick
-		p.Start()
 		if err := p.Submit(-1); err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +234,7 @@ func TestCoarseClockLateTimer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const timeout = 30 * time.Second
 		var gotErr error
-		p, err := New(func(ctx context.Context, _ int) error {
+		p := startCoarse(t, func(ctx context.Context, _ int) error {
 			time.Sleep(timeout + time.Second)
 			if ctx.Err() == nil { // the handler looks, sees the deadline passed, and returns nil
 				t.Error("ctx.Err() = nil after the deadline")
@@ -257,10 +242,6 @@ func TestCoarseClockLateTimer(t *testing.T) {
 			return nil
 		}, WithWorkers(1), WithJobTimeout(timeout), WithShutdownTimeout(time.Minute),
 			OnError(func(_ int, err error) { gotErr = err }))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Start()
 		if err := p.Submit(1); err != nil {
 			t.Fatal(err)
 		}
@@ -283,11 +264,7 @@ func TestCoarseClockLateTimer(t *testing.T) {
 func TestCoarseClockStopsWithBase(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base, cancel := context.WithCancel(context.Background())
-		p, err := New(func(context.Context, int) error { return nil }, WithContext(base))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Start()
+		p := startCoarse(t, func(context.Context, int) error { return nil }, WithContext(base))
 		cancel()
 		synctest.Wait()
 		c := p.coarse
@@ -299,4 +276,19 @@ func TestCoarseClockStopsWithBase(t *testing.T) {
 		}
 		p.Shutdown(context.Background())
 	})
+}
+
+// startCoarse returns a started pool running h, which must time its jobs on
+// a coarse clock (a job timeout of minCoarseTimeout or more, NopMetrics).
+func startCoarse(t *testing.T, h Handler[int], opts ...Option) *Pool[int] {
+	t.Helper()
+	p, err := New(h, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.coarse == nil {
+		t.Fatal("the pool has no coarse clock")
+	}
+	p.Start()
+	return p
 }

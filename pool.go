@@ -77,10 +77,6 @@ type Pool[T any] struct {
 	// retires (see retire).
 	crew atomic.Pointer[[]*worker]
 	size atomic.Int64
-	// procs is runtime.GOMAXPROCS, read by New, Start and Resize (reading it
-	// takes the scheduler's lock, so not per park; see idleSpinRounds and
-	// readProcs).
-	procs atomic.Int64
 	// retry holds jobs waiting for a retry; nil without a retry policy. Set
 	// by New.
 	retry *retrier[T]
@@ -192,7 +188,6 @@ func New[T any](handler Handler[T], opts ...Option) (*Pool[T], error) {
 	p.runCtx, p.cancelRun = context.WithCancel(s.ctx)
 	p.home = &ctxHome{base: s.ctx, baseDone: s.ctx.Done(), run: p.runCtx, epoch: p.epoch}
 	p.size.Store(int64(s.workers))
-	p.readProcs()
 	p.grow(s.workers)
 	p.stopBaseWatch = context.AfterFunc(s.ctx, p.abortByBase)
 	return p, nil
@@ -304,10 +299,6 @@ func (p *Pool[T]) logWarn(msg string, args ...any) {
 	}
 }
 
-// readProcs reads runtime.GOMAXPROCS into procs and the queue's threshold
-// for stepping aside (see awaitLull).
-func (p *Pool[T]) readProcs() {
-	n := runtime.GOMAXPROCS(0)
-	p.procs.Store(int64(n))
-	p.q.setProcs(n)
-}
+// readProcs reads runtime.GOMAXPROCS again, for idleSpinRounds and the
+// queue's stepping aside (see ring.procs); New's ring read it first.
+func (p *Pool[T]) readProcs() { p.q.setProcs(runtime.GOMAXPROCS(0)) }

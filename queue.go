@@ -34,12 +34,13 @@ type ring[T any] struct {
 	// on one cache line. Coprime with size, so place is a permutation.
 	stride uint64
 	slots  []slot[T] // len(slots) == size
-	// lull is awaitLull's threshold (see setProcs). Written by newRing and
-	// by the pool's readProcs (New, Start and Resize) while pushes and pops
-	// read it after a lost race, hence atomic. It goes stale if GOMAXPROCS
-	// changes in between, which costs time, never correctness: a pool grown
-	// from one P steps aside only once Start or Resize reads it again.
-	lull atomic.Uint64
+	// procs is runtime.GOMAXPROCS as last read: by newRing, and by the
+	// pool's readProcs at Start and Resize (reading it takes the scheduler's
+	// lock, so not per job). Atomic, as pushes and pops read it (see lull)
+	// and so do idle workers (see idleSpinRounds). It goes stale if
+	// GOMAXPROCS changes in between, which costs time, never correctness: a
+	// pool grown from one P steps aside only once Start or Resize reads it.
+	procs atomic.Int64
 	// stamps[i] is when slots[i]'s job was accepted (nanoseconds on the
 	// pool's clock); nil when the pool does not record queue wait.
 	stamps []int64
@@ -160,7 +161,7 @@ func (r *ring[T]) pop() (v T, stamp int64, ok bool) {
 // what is left of the call's budget of spells (see awaitLull); once that is
 // spent, or with one P (lull 0), the call retries at once.
 func (r *ring[T]) stepAside(c *atomic.Uint64, budget int) (uint64, int) {
-	lull := r.lull.Load()
+	lull := r.lull()
 	if budget <= 0 || lull == 0 {
 		r.counts.lost(0)
 		return c.Load(), budget
@@ -183,7 +184,7 @@ func (r *ring[T]) stepAside(c *atomic.Uint64, budget int) (uint64, int) {
 // up without the loser (lull or more jobs per spell), it stays off, so tiny
 // jobs are taken in streaks by one goroutine at a time, as a contended
 // runtime mutex hands them out. A pool whose jobs take a microsecond or
-// more sees a lull at once (see setProcs), so the loser loses one spell per
+// more sees a lull at once (see lull), so the loser loses one spell per
 // lost race. Spinning rather than yielding keeps the goroutine on its core:
 // runtime.Gosched after the first spell made the serial benchmark 1.5×
 // slower (abtest, 6 rounds).
@@ -205,8 +206,11 @@ func awaitLull(c *atomic.Uint64, budget int, lull uint64, spell func()) (now uin
 // that touches no shared memory (BenchmarkSpin).
 func spinSpell() { spin(spellIters) }
 
-// setProcs sets lull, awaitLull's threshold, for GOMAXPROCS n. The loser
-// holds a P while it spins, so at most n-1 others run, and with jobs of a
+// setProcs records GOMAXPROCS n (see procs).
+func (r *ring[T]) setProcs(n int) { r.procs.Store(int64(n)) }
+
+// lull is awaitLull's threshold, from GOMAXPROCS n. The loser holds a P
+// while it spins, so at most n-1 others run, and with jobs of a
 // microsecond or more they take fewer than n per spell: lull is n. It is
 // at most maxLull, so that on a machine with many Ps a lone winner taking
 // tiny jobs (35ns each here, about 28 per spell) still counts as a stream;
@@ -214,14 +218,15 @@ func spinSpell() { spin(spellIters) }
 // of spells while the others drain the queue. (Measured at GOMAXPROCS=2
 // only.) It is 0 with one P, where the winner cannot even run while the
 // loser spins: nobody steps aside.
-func (r *ring[T]) setProcs(n int) {
-	switch {
+func (r *ring[T]) lull() uint64 {
+	switch n := r.procs.Load(); {
 	case n < 2:
-		n = 0
+		return 0
 	case n > maxLull:
-		n = maxLull
+		return maxLull
+	default:
+		return uint64(n)
 	}
-	r.lull.Store(uint64(n))
 }
 
 const (

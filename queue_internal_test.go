@@ -194,7 +194,7 @@ func TestStepAside(t *testing.T) {
 	for _, tt := range []struct{ procs, lull int }{{1, 0}, {2, 2}, {4, 4}, {8, 8}, {64, maxLull}} {
 		r := newRing[int](8, false)
 		r.setProcs(tt.procs)
-		if got := r.lull.Load(); got != uint64(tt.lull) {
+		if got := r.lull(); got != uint64(tt.lull) {
 			t.Errorf("setProcs(%d): lull %d; want %d", tt.procs, got, tt.lull)
 		}
 	}

@@ -1,8 +1,6 @@
 package workpool
 
-import (
-	"fmt"
-)
+import "fmt"
 
 // Resize sets the number of workers to n, at once, while the pool runs (or,
 // before [Pool.Start], the number Start launches). Growing starts the new

@@ -291,7 +291,7 @@ func (p *Pool[T]) park(w *worker) bool {
 // parallel benchmarks within their noise; one round for 8 workers on 2 Ps
 // had cost SubmitParallel +14% to +40%.
 func (p *Pool[T]) idleSpinRounds() int {
-	if p.size.Load() <= p.procs.Load() {
+	if p.size.Load() <= p.q.procs.Load() {
 		return 1
 	}
 	return spinRounds
