@@ -28,31 +28,6 @@ func TestRingIndex(t *testing.T) {
 	}
 }
 
-// TestRingPlaceIsPermutation: every slot is used exactly once per round,
-// and consecutive positions land at least 8 slots apart.
-func TestRingPlaceIsPermutation(t *testing.T) {
-	for _, size := range []int{1, 2, 3, 16, 17, 18, 100, 1000, 1024, 4099} {
-		r := newRing[int](size, false)
-		seen := make([]bool, size)
-		for pos := uint64(5 * size); pos < uint64(6*size); pos++ {
-			i := r.place(pos)
-			if seen[i] {
-				t.Fatalf("size %d: slot %d used twice in one round", size, i)
-			}
-			seen[i] = true
-			if size > 16 {
-				d := int64(r.place(pos+1)) - int64(i)
-				if d < 0 {
-					d = -d
-				}
-				if d < 8 && int64(size)-d < 8 {
-					t.Fatalf("size %d: positions %d and %d are %d slots apart", size, pos, pos+1, d)
-				}
-			}
-		}
-	}
-}
-
 func TestRingFIFOAndCapacity(t *testing.T) {
 	for _, size := range []int{1, 2, 3, 5, 8, 17, 100} {
 		r := newRing[int](size, true)
