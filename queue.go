@@ -10,7 +10,7 @@ import (
 // multi-consumer FIFO of T after Dmitry Vyukov's array queue. Each slot
 // carries a sequence number that says whose turn it is, so a push or pop is
 // one compare-and-swap on a position counter plus one store to the slot.
-// Storage is one slot per place: sizeof(T) plus 8 bytes (and, when the pool
+// Storage is one slot per queue position: sizeof(T) plus 8 bytes (and, when the pool
 // records queue wait, 8 more in stamps).
 //
 // The top bit of tail closes the queue: once set, no push can succeed, so the
@@ -256,15 +256,20 @@ func spin(n int) {
 // one compare corrects.
 //
 // Consecutive positions are neighbours, so several share a cache line (four
-// int jobs per 64 bytes), as in a channel's buffer. A busy pool's workers
-// run some jobs behind its producers: the producer fills a line, then a
-// worker reads and frees it, so the line crosses between cores twice per
-// line rather than twice per job. Until 70ccc5a the ring spread
-// consecutive positions 8 slots apart, against the false sharing between a
-// push and a pop right behind it while idle workers polled the next slot;
-// they no longer poll it (see Pool.park), and on the Turin-class VM packed
-// slots made the serial benchmark 1.4× faster and 16 submitters 1.15× to
-// 1.5× faster, the 1µs CPU job within 3% (abtest, 6 to 10 rounds).
+// int jobs per 64 bytes), as in a channel's buffer. While a busy pool's
+// workers run a line or more behind its producers, the producer fills a
+// line, then a worker reads and frees it: the line crosses between cores
+// twice per line rather than twice per job. A worker right behind each
+// push (a paced producer, see BenchmarkSubmitPaced) moves the line per
+// job with either layout. Before 8895b6e the ring spread
+// consecutive positions 8 slots apart, against the false sharing of a push
+// and the pop right behind it, measured with the dispatch of that time.
+// With today's (idle workers spin one round and park, losers of a race
+// step aside) a busy pool's workers run behind the producer. On the Turin-class VM (abtest, 6 rounds,
+// all faster; new/old time) packed slots took 0.70× to 0.75× in the serial
+// benchmarks, 0.79× to 0.83× with 16 submitters and 0.86× to 0.95× paced;
+// the ~1µs CPU job 1.03× (10 rounds, none faster), as at the start of
+// issue 12 (34e7f53: 1.00×).
 func (r *ring[T]) index(pos uint64) uint64 {
 	q, _ := bits.Mul64(pos, r.recip)
 	i := pos - q*r.size

@@ -3,6 +3,7 @@ package workpool
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"sync"
@@ -66,6 +67,118 @@ func TestRingFIFOAndCapacity(t *testing.T) {
 		}
 		if r.accepted() != uint64(5*size+1) {
 			t.Fatalf("accepted = %d; want %d", r.accepted(), 5*size+1)
+		}
+	}
+}
+
+// TestRingModel runs a seeded random mix of pushes and pops against a
+// slice, so that head and tail wrap around at every offset, not only at
+// round boundaries. After each step it checks the result, the value and
+// stamp popped, len and ready.
+func TestRingModel(t *testing.T) {
+	for _, size := range []int{1, 2, 3, 4, 5, 7, 8, 16, 17, 100} {
+		rng := rand.New(rand.NewPCG(uint64(size), 12))
+		r := newRing[int](size, true)
+		var model []int
+		next := 0
+		for step := range 20 * size {
+			if rng.IntN(2) == 0 {
+				res := r.push(next, int64(-next))
+				want := pushed
+				if len(model) == size {
+					want = pushFull
+				}
+				if res != want {
+					t.Fatalf("size %d step %d: push with %d queued = %v; want %v", size, step, len(model), res, want)
+				}
+				if res == pushed {
+					model = append(model, next)
+				}
+				next++
+			} else {
+				v, stamp, ok := r.pop()
+				switch {
+				case len(model) == 0 && ok:
+					t.Fatalf("size %d step %d: pop on an empty ring returned %d", size, step, v)
+				case len(model) > 0 && (!ok || v != model[0] || stamp != int64(-model[0])):
+					t.Fatalf("size %d step %d: pop = %d, %d, %v; want %d, %d", size, step, v, stamp, ok, model[0], -model[0])
+				}
+				if ok {
+					model = model[1:]
+				}
+			}
+			if got := r.len(); got != len(model) {
+				t.Fatalf("size %d step %d: len = %d; want %d", size, step, got, len(model))
+			}
+			if got := r.ready(); got != (len(model) > 0) {
+				t.Fatalf("size %d step %d: ready = %v with %d queued", size, step, got, len(model))
+			}
+		}
+	}
+}
+
+// TestRingLayout pins the layout index describes: position pos lives in
+// slots[pos % size], its stamp in stamps[pos % size].
+func TestRingLayout(t *testing.T) {
+	const size = 10
+	r := newRing[int](size, true)
+	for pos := range 2 * size {
+		if pos >= size {
+			r.pop()
+		}
+		r.push(100+pos, int64(pos))
+		i := pos % size
+		if s := &r.slots[i]; s.val != 100+pos || s.seq.Load() != uint64(2*pos+1) || r.stamps[i] != int64(pos) {
+			t.Fatalf("position %d: slots[%d] = %d, seq %d, stamp %d; want %d, %d, %d",
+				pos, i, s.val, s.seq.Load(), r.stamps[i], 100+pos, 2*pos+1, pos)
+		}
+	}
+	for pos := size; pos < 2*size; pos++ {
+		r.pop()
+		if i, want := pos%size, uint64(2*(pos+size)); r.slots[i].seq.Load() != want {
+			t.Fatalf("after the pop at %d: slots[%d].seq = %d; want %d", pos, i, r.slots[i].seq.Load(), want)
+		}
+	}
+}
+
+// TestRingReadyWhileWriting: a claimed slot whose job is not yet published
+// is not ready, though len counts it.
+func TestRingReadyWhileWriting(t *testing.T) {
+	r := newRing[int](4, false)
+	r.tail.Store(1) // a producer claimed position 0 and is still writing it
+	if r.ready() {
+		t.Fatal("ready with the only job still being written")
+	}
+	if r.len() != 1 {
+		t.Fatalf("len = %d; want 1", r.len())
+	}
+	if _, _, ok := r.pop(); ok {
+		t.Fatal("pop took a job still being written")
+	}
+	r.slots[0].seq.Store(1) // published
+	if !r.ready() {
+		t.Fatal("not ready once the job is published")
+	}
+}
+
+// TestRingPushAfterClose: an eviction's replacement push goes in after
+// close; an ordinary push does not.
+func TestRingPushAfterClose(t *testing.T) {
+	r := newRing[int](3, true)
+	r.push(1, 10)
+	r.close()
+	if res := r.push(2, 20); res != pushClosed {
+		t.Fatalf("push after close = %v; want pushClosed", res)
+	}
+	if res := r.pushAt(3, 30, true); res != pushed {
+		t.Fatalf("pushAt(afterClose) = %v; want pushed", res)
+	}
+	if !r.closed() || r.accepted() != 2 {
+		t.Fatalf("closed = %v, accepted = %d; want true, 2", r.closed(), r.accepted())
+	}
+	for _, want := range []int{1, 3} {
+		if v, stamp, ok := r.pop(); !ok || v != want || stamp != int64(10*want) {
+			t.Fatalf("pop = %d, %d, %v; want %d, %d", v, stamp, ok, want, 10*want)
 		}
 	}
 }
