@@ -181,14 +181,16 @@
 // spins).
 //
 // Measured side by side with a bare buffered channel read by two goroutines
-// (the benchmarks directory, 2 workers, empty job; medians of one run per
-// machine), the cost depends on the CPU. With the job timeout off, serial
-// submit costs 0.97× the channel on an Intel Xeon, 1.18× on one AMD EPYC
-// VM (both at earlier commits) and 1.25× on a Turin-class one, and from
-// 16 submitters at once 0.65×, 0.92× and 0.81×; with the default 30s job
-// timeout, 1.74× and 1.34× on the Turin-class VM. With a ~1µs job it costs
-// 0.84× to 0.91× the channel on all three, and pond, conc, errgroup and
-// ants cost 2.8× to 15× the channel per empty job. A queued job takes
+// (the benchmarks directory, 2 workers, empty job; medians of per-round
+// ratios), the cost depends on the CPU and, on a shared VM, on the run.
+// With the job timeout off, serial submit costs 0.97× the channel on an
+// Intel Xeon, 1.18× on one AMD EPYC VM (both at earlier commits) and
+// 1.14× and 0.92× in two runs on a Turin-class one; from 16 submitters at
+// once 0.65×, 0.92×, and 1.04× and 0.69×. With the default 30s job
+// timeout it costs 1.85× and 1.52× serially on the Turin-class VM, 1.89×
+// and 0.99× from 16 submitters. With a ~1µs job it costs 0.84× to 0.89×
+// the channel on all three, and pond, conc, errgroup and ants cost 2.8× to
+// 15× the channel per empty job. A queued job takes
 // sizeof(T) + 8 bytes. The benchmarks built with -tags workpool_counters
 // also report what the dispatch did per job (see the README).
 //
